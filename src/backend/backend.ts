@@ -1,0 +1,120 @@
+/**
+ * The one contract between inferd's engine and the arithmetic underneath (llama.cpp today).
+ * The engine decides what to compute; a backend only computes it. Everything here is called
+ * from the engine loop, one call at a time: the loop never overlaps two `run`s.
+ */
+
+/** What the model is, read from its GGUF. */
+export interface ModelInfo {
+  /** Path of the GGUF file. */
+  path: string;
+  /** `general.name`, or the file name. */
+  name: string;
+  /** `general.architecture`, e.g. "llama", "qwen2". */
+  architecture: string;
+  parameterCount: number;
+  /** e.g. "Q8_0", "F32". */
+  quantization: string;
+  /** The context length the model was trained with. */
+  trainContextSize: number;
+  vocabSize: number;
+  /** Jinja chat template from the GGUF, when it has one. */
+  chatTemplate: string | undefined;
+  bosToken: number | undefined;
+  eosToken: number | undefined;
+  /** Whether tokenizing a prompt should start with BOS (the GGUF's add_bos_token). */
+  addBos: boolean;
+  /** True for embedding-only models (no token generation). */
+  embeddingOnly: boolean;
+}
+
+/** How the backend's KV cache is shaped, fixed at load time. */
+export interface KvLayout {
+  /** How many sequences can hold KV at once (sequence ids 0..maxSequences-1). */
+  maxSequences: number;
+  /** KV cells each sequence can hold: its context window. */
+  cellsPerSequence: number;
+  /** The most tokens one `run` may carry across all its items. */
+  maxBatchTokens: number;
+}
+
+/**
+ * Sampling settings the backend applies when a plan asks for a sample. Resolved values only:
+ * validation and defaults belong to the engine.
+ */
+export interface SamplerConfig {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repetitionPenalty: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** How many recent generated tokens the penalties look at. */
+  penaltyWindow: number;
+  logitBias: ReadonlyMap<number, number>;
+  seed: number;
+  /** Report the chosen token's logprob plus this many top alternatives; undefined: none. */
+  logprobs: number | undefined;
+}
+
+/** One sequence's share of a step. */
+export interface PlanItem {
+  /** KV sequence id (0..maxSequences-1). */
+  seq: number;
+  /** Position of `tokens[0]` in the sequence. */
+  firstPos: number;
+  tokens: readonly number[];
+  /** Sample a next token from the logits after the last of `tokens`. */
+  sample: boolean;
+  /** Recent generated tokens, for penalties; only read when penalties are on. */
+  history?: readonly number[];
+}
+
+/** A step: plain data, built by the scheduler, so it can be tested without a model. */
+export interface StepPlan {
+  items: PlanItem[];
+}
+
+/** One alternative token and its log-probability under the model's raw distribution. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+export interface Sample {
+  token: number;
+  /** Set when the sequence's sampler asked for logprobs. */
+  logprob?: number;
+  top?: TokenLogprob[];
+}
+
+/** What a step produced: `samples[i]` belongs to `plan.items[i]` (undefined where no sample). */
+export interface StepResult {
+  samples: (Sample | undefined)[];
+}
+
+export interface Backend {
+  readonly model: ModelInfo;
+  readonly kv: KvLayout;
+  /** llama.cpp threads used for decoding. */
+  readonly threads: number;
+
+  tokenize(text: string, opts: { addBos: boolean; special: boolean }): number[];
+  /** Text of tokens; control tokens render as nothing. Partial UTF-8 shows as U+FFFD. */
+  detokenize(tokens: readonly number[]): string;
+  /** End-of-generation token (EOS, EOT, im_end...). */
+  isEog(token: number): boolean;
+
+  /** Called when a sequence id is given to a request: sets up its sampler. */
+  openSequence(seq: number, sampler: SamplerConfig): void;
+  /** Drop KV cells from `fromPos` on (all of them when 0) so the sequence can be recomputed. */
+  truncateSequence(seq: number, fromPos: number): void;
+  /** Called when a request leaves the sequence id: frees its KV cells and sampler. */
+  closeSequence(seq: number): void;
+
+  /** Evaluate a step and sample where asked. Never called concurrently. */
+  run(plan: StepPlan): Promise<StepResult>;
+
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,336 @@
+/**
+ * The llama.cpp backend, through node-llama-cpp (pinned to an exact version in package.json).
+ *
+ * Why the internal addon: node-llama-cpp's public API schedules and batches sequences itself,
+ * which leaves the batch decisions (and most of the throughput) out of our hands. Its native
+ * addon (`LlamaContext._ctx`, `LlamaModel._model`, `Llama._bindings`) exposes the batch-level
+ * calls an engine needs: initBatch / addToBatch / decodeBatch / sampleToken and per-sequence KV
+ * removal. This file is the ONLY place that touches those internals; `addon-contract.test.ts`
+ * fails loudly if an upgrade changes them.
+ */
+import { open, stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { getLlama, GgufFileType, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
+import type {
+  AddonContext,
+  AddonModel,
+  AddonSampler,
+  BatchLogitIndex,
+  BindingModule,
+} from "node-llama-cpp/dist/bindings/AddonTypes.js";
+import { InferdError } from "../util/errors.js";
+import type {
+  Backend,
+  KvLayout,
+  ModelInfo,
+  Sample,
+  SamplerConfig,
+  StepPlan,
+  StepResult,
+  TokenLogprob,
+} from "./backend.js";
+
+export interface LlamaBackendOptions {
+  /** Path of a GGUF file. */
+  path: string;
+  threads: number;
+  /** Context window of each sequence (KV cells per sequence). */
+  contextSize: number;
+  /** Sequences that can run at once. */
+  maxSequences: number;
+  /** Most tokens in one decode call. */
+  batchSize: number;
+  flashAttention?: boolean;
+  embeddings?: boolean;
+}
+
+/** The addon handles of one sequence's sampler. */
+interface SeqSampler {
+  native: AddonSampler;
+  config: SamplerConfig;
+  /** The object given to applyConfig, kept to re-apply with a new penalty history. */
+  nativeConfig: Parameters<AddonSampler["applyConfig"]>[0];
+  penalties: boolean;
+}
+
+let llamaPromise: Promise<Llama> | undefined;
+
+/** One Llama (the loaded native library) per process: loading it twice is wasteful. */
+function llamaInstance(): Promise<Llama> {
+  llamaPromise ??= getLlama({
+    gpu: false,
+    build: "never", // a prebuilt binary ships in the npm package; never compile or download
+    logLevel: LlamaLogLevel.error,
+    // node-llama-cpp's own pool would default to more threads than cores; we set per context
+    maxThreads: 0,
+  });
+  return llamaPromise;
+}
+
+export class LlamaBackend implements Backend {
+  readonly model: ModelInfo;
+  readonly kv: KvLayout;
+  private readonly samplers = new Map<number, SeqSampler>();
+  /** Greedy sampler with no penalties: reads the raw distribution for logprobs. */
+  private rawSampler: AddonSampler | undefined;
+
+  private constructor(
+    private readonly bindings: BindingModule,
+    private readonly llamaModel: LlamaModel,
+    private readonly addonModel: AddonModel,
+    private readonly ctx: AddonContext,
+    model: ModelInfo,
+    kv: KvLayout,
+    private _threads: number,
+  ) {
+    this.model = model;
+    this.kv = kv;
+  }
+
+  /** Loads a GGUF file and creates its context. Errors are one-line InferdErrors. */
+  static async load(opts: LlamaBackendOptions): Promise<LlamaBackend> {
+    await checkGgufFile(opts.path);
+    const llama = await llamaInstance();
+    let llamaModel: LlamaModel;
+    try {
+      llamaModel = await llama.loadModel({ modelPath: opts.path, gpuLayers: 0 });
+    } catch (e) {
+      const arch = await readArchitecture(opts.path);
+      if (arch !== undefined && !internals(llama).getIsArchSupported(arch)) {
+        throw new InferdError("invalid_model", `unsupported model architecture "${arch}" in ${opts.path}`);
+      }
+      throw new InferdError("invalid_model", `cannot load ${opts.path}: ${firstLine(e)}`);
+    }
+    const bindings = internals(llama);
+    const addonModel = (llamaModel as unknown as { _model: AddonModel })._model;
+    const ctx = new bindings.AddonContext(addonModel, {
+      // The addon gives each of `sequences` a fixed share of `contextSize` (kv_unified = false).
+      contextSize: opts.contextSize * opts.maxSequences,
+      batchSize: opts.batchSize,
+      sequences: opts.maxSequences,
+      threads: opts.threads,
+      flashAttention: opts.flashAttention ?? false,
+      embeddings: opts.embeddings ?? false,
+    });
+    if (!(await ctx.init())) {
+      await llamaModel.dispose();
+      throw new InferdError("internal", `cannot create a context of ${opts.contextSize} x ${opts.maxSequences} tokens`);
+    }
+    const info = modelInfo(llamaModel, opts.path);
+    const kv: KvLayout = {
+      maxSequences: opts.maxSequences,
+      cellsPerSequence: Math.floor(ctx.getContextSize() / opts.maxSequences),
+      maxBatchTokens: opts.batchSize,
+    };
+    return new LlamaBackend(bindings, llamaModel, addonModel, ctx, info, kv, opts.threads);
+  }
+
+  get threads(): number {
+    return this._threads;
+  }
+
+  /** Changes the decode thread count between steps (the engine may tune it per batch size). */
+  setThreads(threads: number): void {
+    if (threads !== this._threads) {
+      this.ctx.setThreads(threads);
+      this._threads = threads;
+    }
+  }
+
+  tokenize(text: string, opts: { addBos: boolean; special: boolean }): number[] {
+    const tokens = Array.from(this.addonModel.tokenize(text, opts.special));
+    const bos = this.model.bosToken;
+    if (opts.addBos && bos !== undefined && tokens[0] !== bos) tokens.unshift(bos);
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return this.addonModel.detokenize(Uint32Array.from(tokens), false);
+  }
+
+  isEog(token: number): boolean {
+    return this.addonModel.isEogToken(token);
+  }
+
+  openSequence(seq: number, config: SamplerConfig): void {
+    this.closeSampler(seq);
+    const native = new this.bindings.AddonSampler(this.addonModel);
+    const penalties = config.repetitionPenalty !== 1 || config.presencePenalty !== 0 || config.frequencyPenalty !== 0;
+    const nativeConfig: Parameters<AddonSampler["applyConfig"]>[0] = {
+      temperature: config.temperature,
+      seed: config.seed,
+    };
+    if (config.temperature > 0) {
+      if (config.topK > 0) nativeConfig.topK = config.topK;
+      if (config.topP < 1) nativeConfig.topP = config.topP;
+      if (config.minP > 0) nativeConfig.minP = config.minP;
+    }
+    if (penalties) {
+      nativeConfig.repeatPenalty = config.repetitionPenalty;
+      nativeConfig.repeatPenaltyPresencePenalty = config.presencePenalty;
+      nativeConfig.repeatPenaltyFrequencyPenalty = config.frequencyPenalty;
+      nativeConfig.repeatPenaltyMaxTokens = config.penaltyWindow;
+      nativeConfig.repeatPenaltyTokens = new Uint32Array(0);
+    }
+    if (config.logitBias.size > 0) {
+      nativeConfig.tokenBiasKeys = Uint32Array.from(config.logitBias.keys());
+      // -Infinity bans a token; the addon takes a float weight added to the logit
+      nativeConfig.tokenBiasValues = Float32Array.from(config.logitBias.values());
+    }
+    native.applyConfig(nativeConfig);
+    this.samplers.set(seq, { native, config, nativeConfig, penalties });
+  }
+
+  truncateSequence(seq: number, fromPos: number): void {
+    this.ctx.removeTokenCellsFromSequence(seq, fromPos, -1);
+  }
+
+  closeSequence(seq: number): void {
+    this.ctx.disposeSequence(seq);
+    this.closeSampler(seq);
+  }
+
+  async run(plan: StepPlan): Promise<StepResult> {
+    const total = plan.items.reduce((n, it) => n + it.tokens.length, 0);
+    if (total === 0) return { samples: [] };
+    this.ctx.initBatch(total);
+    const logitIndexes: (BatchLogitIndex | undefined)[] = new Array(plan.items.length);
+    for (let i = 0; i < plan.items.length; i++) {
+      const it = plan.items[i]!;
+      const want = it.sample ? Uint32Array.of(it.tokens.length - 1) : EMPTY;
+      const idx = this.ctx.addToBatch(it.seq, it.firstPos, Uint32Array.from(it.tokens), want);
+      logitIndexes[i] = it.sample ? (idx[0] as BatchLogitIndex) : undefined;
+    }
+    await this.ctx.decodeBatch();
+    const samples = await Promise.all(
+      plan.items.map((it, i) => {
+        const li = logitIndexes[i];
+        return li === undefined ? undefined : this.sample(it.seq, li, it.history);
+      }),
+    );
+    return { samples };
+  }
+
+  private async sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined): Promise<Sample> {
+    const s = this.samplers.get(seq);
+    if (s === undefined) throw new InferdError("internal", `sequence ${seq} has no sampler`);
+    if (s.penalties) {
+      const h = history ?? [];
+      s.nativeConfig.repeatPenaltyTokens = Uint32Array.from(h.slice(Math.max(0, h.length - s.config.penaltyWindow)));
+      s.native.applyConfig(s.nativeConfig);
+    }
+    const token = await this.ctx.sampleToken(index, s.native);
+    if (token === -1) throw new InferdError("internal", "the sampler returned no token");
+    if (s.config.logprobs === undefined) return { token };
+    return { token, ...(await this.logprobs(index, token, s.config.logprobs)) };
+  }
+
+  /** Logprob of `token` and the top `n` alternatives under the raw (unpenalized, T=1) distribution. */
+  private async logprobs(index: BatchLogitIndex, token: number, n: number): Promise<{ logprob: number; top: TokenLogprob[] }> {
+    if (this.rawSampler === undefined) {
+      this.rawSampler = new this.bindings.AddonSampler(this.addonModel);
+      this.rawSampler.applyConfig({ temperature: 0 });
+    }
+    const [, probs] = await this.ctx.sampleToken(index, this.rawSampler, true);
+    const flat = probs ?? [];
+    const top: TokenLogprob[] = [];
+    let logprob = -Infinity;
+    // flat is [token, probability, token, probability, ...], most probable first
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const t = flat[i]!;
+      const lp = Math.log(flat[i + 1]!);
+      if (top.length < n) top.push({ token: t, logprob: lp });
+      if (t === token) logprob = lp;
+      if (top.length >= n && logprob !== -Infinity) break;
+    }
+    return { logprob, top };
+  }
+
+  private closeSampler(seq: number): void {
+    const s = this.samplers.get(seq);
+    if (s !== undefined) {
+      s.native.dispose();
+      this.samplers.delete(seq);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const seq of [...this.samplers.keys()]) this.closeSampler(seq);
+    this.rawSampler?.dispose();
+    await this.ctx.dispose();
+    await this.llamaModel.dispose();
+  }
+}
+
+const EMPTY = new Uint32Array(0);
+
+function internals(llama: Llama): BindingModule {
+  return (llama as unknown as { _bindings: BindingModule })._bindings;
+}
+
+function modelInfo(m: LlamaModel, path: string): ModelInfo {
+  const meta = m.fileInfo.metadata as unknown as {
+    general?: { name?: string; architecture?: string; file_type?: number };
+    tokenizer?: { chat_template?: string; ggml?: { add_bos_token?: boolean } };
+  };
+  const fileType = meta.general?.file_type;
+  return {
+    path,
+    name: meta.general?.name ?? basename(path),
+    architecture: meta.general?.architecture ?? "unknown",
+    parameterCount: m.fileInsights.totalParameters,
+    quantization: quantName(fileType),
+    trainContextSize: m.trainContextSize,
+    vocabSize: m.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0,
+    chatTemplate: meta.tokenizer?.chat_template,
+    bosToken: m.tokens.bos ?? undefined,
+    eosToken: m.tokens.eos ?? undefined,
+    addBos: m.tokens.shouldPrependBosToken,
+    embeddingOnly: !m.fileInsights.hasDecoder,
+  };
+}
+
+/** "MOSTLY_Q8_0" -> "Q8_0"; the GGUF's general.file_type names the dominant quantization. */
+export function quantName(fileType: number | undefined): string {
+  if (fileType === undefined) return "unknown";
+  const name = (GgufFileType as unknown as Record<number, string | undefined>)[fileType];
+  return name === undefined ? `type ${fileType}` : name.replace(/^(MOSTLY|ALL)_/, "");
+}
+
+/** Fails with a one-line error before llama.cpp sees a missing or non-GGUF file. */
+async function checkGgufFile(path: string): Promise<void> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new InferdError("model_not_found", `model path is not a file: ${path}`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof InferdError) throw e;
+    throw new InferdError("model_not_found", `model file not found: ${path}`);
+  }
+  const fh = await open(path, "r");
+  try {
+    const magic = Buffer.alloc(4);
+    await fh.read(magic, 0, 4, 0);
+    if (size < 4 || magic.toString("latin1") !== "GGUF") {
+      throw new InferdError("invalid_model", `not a GGUF file: ${path}`);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readArchitecture(path: string): Promise<string | undefined> {
+  try {
+    const { readGgufFileInfo } = await import("node-llama-cpp");
+    const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
+    return (info.metadata as { general?: { architecture?: string } }).general?.architecture;
+  } catch {
+    return undefined;
+  }
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n")[0] ?? msg;
+}

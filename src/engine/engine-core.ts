@@ -1,0 +1,135 @@
+import type { Backend, Sample } from "../backend/backend.js";
+import { InferdError } from "../util/errors.js";
+import type { ResolvedParams } from "./params.js";
+import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
+import type { FinishReason, Sequence } from "./sequence.js";
+
+/** What the core tells a request's owner, synchronously, as its tokens arrive. */
+export type CoreEvent =
+  | { type: "token"; token: number; sample: Sample; finished: FinishReason | undefined }
+  /** The request ended without a token (aborted, or finished by `finish`). */
+  | { type: "ended"; reason: FinishReason }
+  | { type: "error"; error: Error };
+
+/** Per-step figures for the metrics layer. */
+export interface StepStats {
+  /** Sequences in the batch. */
+  sequences: number;
+  /** Tokens evaluated (decode + prefill). */
+  tokens: number;
+  /** Tokens sampled. */
+  sampled: number;
+  durationMs: number;
+  running: number;
+  waiting: number;
+}
+
+type Sink = (ev: CoreEvent) => void;
+
+/**
+ * The engine loop: `plan = scheduler.schedule(); result = await backend.run(plan);
+ * scheduler.update(plan, result)`, running while there is work. Token ids only: text, stop
+ * strings and logprob formatting happen outside, in output processing.
+ */
+export class EngineCore {
+  readonly scheduler: Scheduler;
+  private readonly sinks = new Map<Sequence, Sink>();
+  private looping = false;
+  private readonly stepListeners: ((s: StepStats) => void)[] = [];
+
+  constructor(
+    readonly backend: Backend,
+    config: Omit<SchedulerConfig, "slots" | "cellsPerSequence" | "maxBatchTokens"> &
+      Partial<Pick<SchedulerConfig, "maxBatchTokens">>,
+  ) {
+    this.scheduler = new Scheduler(
+      {
+        ...config,
+        slots: backend.kv.maxSequences,
+        cellsPerSequence: backend.kv.cellsPerSequence,
+        maxBatchTokens: Math.min(config.maxBatchTokens ?? backend.kv.maxBatchTokens, backend.kv.maxBatchTokens),
+      },
+      (t) => backend.isEog(t),
+    );
+  }
+
+  /** Calls `fn` after every step with its figures. */
+  onStep(fn: (s: StepStats) => void): void {
+    this.stepListeners.push(fn);
+  }
+
+  /** Queues a request; throws "overloaded" or "context_overflow" at once. */
+  add(prompt: readonly number[], params: ResolvedParams, sink: Sink): Sequence {
+    const seq = this.scheduler.submit(prompt, params.sampler, {
+      maxTokens: params.maxTokens,
+      priority: params.priority,
+      stopAtEog: params.stopAtEog,
+    });
+    this.sinks.set(seq, sink);
+    void this.loop();
+    return seq;
+  }
+
+  /** Ends a request early; its KV is freed before the next step. Idempotent. */
+  finish(seq: Sequence, reason: FinishReason): void {
+    if (seq.status === "finished") return;
+    this.scheduler.finish(seq, reason);
+    const sink = this.sinks.get(seq);
+    this.sinks.delete(seq);
+    sink?.({ type: "ended", reason });
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    if (this.looping) return;
+    this.looping = true;
+    try {
+      while (this.scheduler.hasWork()) {
+        const plan = this.scheduler.schedule();
+        await this.step(plan);
+      }
+    } catch (e) {
+      this.failAll(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private async step(plan: SchedulerOutput): Promise<void> {
+    for (const seq of plan.free) this.backend.closeSequence(seq);
+    for (const o of plan.open) this.backend.openSequence(o.seq, o.sampler);
+    if (plan.items.length === 0) {
+      if (plan.free.length === 0 && plan.open.length === 0 && this.scheduler.runningCount === 0) {
+        throw new InferdError("internal", "scheduler made no progress with requests waiting");
+      }
+      return;
+    }
+    const t0 = performance.now();
+    const result = await this.backend.run(plan);
+    const events = this.scheduler.update(plan, result.samples);
+    const durationMs = performance.now() - t0;
+    for (const ev of events) {
+      const sink = this.sinks.get(ev.sequence);
+      if (ev.finished !== undefined) this.sinks.delete(ev.sequence);
+      sink?.({ type: "token", token: ev.token, sample: result.samples[ev.index]!, finished: ev.finished });
+    }
+    const stats: StepStats = {
+      sequences: plan.items.length,
+      tokens: plan.items.reduce((n, it) => n + it.tokens.length, 0),
+      sampled: events.length,
+      durationMs,
+      running: this.scheduler.runningCount,
+      waiting: this.scheduler.waitingCount,
+    };
+    for (const fn of this.stepListeners) fn(stats);
+  }
+
+  /** A backend failure ends every request with the error rather than leaving them hanging. */
+  private failAll(error: Error): void {
+    for (const [seq, sink] of [...this.sinks]) {
+      this.scheduler.finish(seq, "abort");
+      this.sinks.delete(seq);
+      sink({ type: "error", error });
+    }
+  }
+}

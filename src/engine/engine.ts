@@ -1,0 +1,216 @@
+import type { Backend, KvLayout, ModelInfo } from "../backend/backend.js";
+import { LlamaBackend } from "../backend/llama-backend.js";
+import { availableCpus } from "../backend/threads.js";
+import { resolveModel } from "../models/resolve.js";
+import { OutputProcessor, type TokenLogprobInfo } from "../output/output-processor.js";
+import { AsyncQueue } from "../util/async-queue.js";
+import { InferdError } from "../util/errors.js";
+import { EngineCore, type CoreEvent, type StepStats } from "./engine-core.js";
+import { resolveParams, type GenerateParams } from "./params.js";
+import type { FinishReason, Sequence } from "./sequence.js";
+
+export interface EngineOptions {
+  /** Local .gguf path, `hf:<owner>/<repo>/<file>.gguf` or `synthetic:<shape>[-<quant>]`; default: a small instruct model. */
+  model?: string;
+  /** llama.cpp threads; default: the CPUs this process may really use (cgroup-aware). */
+  threads?: number;
+  /** Context window per sequence; default: the model's, capped at 4096. */
+  contextSize?: number;
+  /** Sequences served at once; default 8. Each holds a full context of KV (see KvLayout). */
+  maxSequences?: number;
+  /** Most tokens per decode step (the chunked-prefill budget); default 512. */
+  batchSize?: number;
+  /** Requests allowed to wait beyond the running ones; default 256. */
+  maxWaiting?: number;
+  /** Show download progress on stderr. */
+  progress?: boolean;
+}
+
+/** Timing and size figures of one finished request. */
+export interface GenerateStats {
+  promptTokens: number;
+  outputTokens: number;
+  /** Waiting before the first of its tokens was computed. */
+  queueMs: number;
+  /** Arrival to first generated token. */
+  timeToFirstTokenMs: number;
+  /** Mean time per output token after the first. */
+  timePerOutputTokenMs: number;
+  totalMs: number;
+  /** Output tokens per second after the first token (decode speed). */
+  tokensPerSecond: number;
+}
+
+/** What `generate` yields: text as it becomes final, then one `done`. */
+export type GenerateEvent =
+  | {
+      type: "delta";
+      /** New text (may be "" while a character or a possible stop string is incomplete). */
+      text: string;
+      /** Token ids generated in this step. */
+      tokens: number[];
+      logprobs?: TokenLogprobInfo[];
+    }
+  | { type: "done"; finishReason: FinishReason; stats: GenerateStats };
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * inferd's engine: loads a model and serves any number of concurrent `generate` calls
+ * through one continuous-batching loop.
+ */
+export class Engine {
+  private constructor(
+    readonly backend: Backend,
+    private readonly core: EngineCore,
+  ) {}
+
+  static async load(opts: EngineOptions = {}): Promise<Engine> {
+    const threads = opts.threads ?? availableCpus();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new InferdError("invalid_argument", `invalid threads: ${opts.threads} (must be an integer >= 1)`, { param: "threads" });
+    }
+    const path = await resolveModel(opts.model, { progress: opts.progress });
+    const maxSequences = opts.maxSequences ?? 8;
+    const batchSize = opts.batchSize ?? 512;
+    const probe = opts.contextSize;
+    if (probe !== undefined && (!Number.isInteger(probe) || probe < 1)) {
+      throw new InferdError("invalid_argument", `invalid contextSize: ${probe} (must be an integer >= 1)`, { param: "contextSize" });
+    }
+    const contextSize = opts.contextSize ?? (await defaultContextSize(path));
+    const backend = await LlamaBackend.load({ path, threads, contextSize, maxSequences, batchSize: Math.max(batchSize, maxSequences) });
+    const core = new EngineCore(backend, { maxRunning: maxSequences, maxWaiting: opts.maxWaiting ?? 256 });
+    return new Engine(backend, core);
+  }
+
+  get model(): ModelInfo {
+    return this.backend.model;
+  }
+
+  get kv(): KvLayout {
+    return this.backend.kv;
+  }
+
+  get threads(): number {
+    return this.backend.threads;
+  }
+
+  /** Per-step figures (batch size, tokens, time) for metrics. */
+  onStep(fn: (s: StepStats) => void): void {
+    this.core.onStep(fn);
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean; special?: boolean } = {}): number[] {
+    return this.backend.tokenize(text, { addBos: opts.addBos ?? this.model.addBos, special: opts.special ?? true });
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return this.backend.detokenize(tokens);
+  }
+
+  /**
+   * Generates from a prompt (text, or token ids) and yields text deltas as they become final,
+   * then a `done` event. An empty prompt starts from the BOS token alone. Aborting `signal`, or
+   * leaving the loop early, frees the request's sequence before the next step.
+   */
+  async *generate(input: string | readonly number[], params: GenerateParams = {}, opts: GenerateOptions = {}): AsyncGenerator<GenerateEvent, void, undefined> {
+    const resolved = resolveParams(params);
+    const prompt = this.promptTokens(input);
+    const queue = new AsyncQueue<GenerateEvent>();
+    const bos = this.model.bosToken;
+    const context = prompt.slice(-6).filter((t) => t !== bos);
+    const out = new OutputProcessor((t) => this.backend.detokenize(t), resolved.stop, context);
+    let seq: Sequence | undefined;
+    const end = (reason: FinishReason) => {
+      const rest = reason === "abort" ? "" : out.flush();
+      if (rest.length > 0) queue.push({ type: "delta", text: rest, tokens: [] });
+      queue.push({ type: "done", finishReason: reason, stats: stats(seq!) });
+      queue.end();
+    };
+    const onEvent = (ev: CoreEvent) => {
+      switch (ev.type) {
+        case "token": {
+          const p = out.push(ev.token, ev.sample);
+          queue.push({ type: "delta", text: p.text, tokens: [ev.token], ...(p.logprob ? { logprobs: [p.logprob] } : {}) });
+          if (p.stopped) {
+            if (ev.finished === undefined) this.core.finish(seq!, "stop"); // reports "ended"
+            else end("stop");
+          } else if (ev.finished !== undefined) end(ev.finished);
+          return;
+        }
+        case "ended":
+          return end(ev.reason);
+        case "error":
+          return queue.fail(ev.error);
+        default:
+          return assertNever(ev);
+      }
+    };
+    seq = this.core.add(prompt, resolved, onEvent);
+    const onAbort = () => this.core.finish(seq!, "abort");
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      yield* queue;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (seq.status !== "finished") this.core.finish(seq, "abort");
+    }
+  }
+
+  private promptTokens(input: string | readonly number[]): number[] {
+    const tokens = typeof input === "string" ? (input.length > 0 ? this.tokenize(input) : []) : [...input];
+    const vocab = this.model.vocabSize;
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || (vocab > 0 && t >= vocab)) {
+        throw new InferdError("invalid_argument", `invalid prompt token ${t} (vocabulary has ${vocab} tokens)`, { param: "prompt" });
+      }
+    }
+    if (tokens.length === 0) {
+      const start = this.model.bosToken ?? this.model.eosToken;
+      if (start === undefined) throw new InferdError("invalid_argument", "empty prompt and the model has no BOS token", { param: "prompt" });
+      tokens.push(start);
+    }
+    return tokens;
+  }
+
+  async dispose(): Promise<void> {
+    await this.backend.dispose();
+  }
+}
+
+function stats(seq: Sequence): GenerateStats {
+  const t = seq.times;
+  const finished = t.finished ?? performance.now();
+  const outputTokens = seq.outputLength;
+  const first = t.firstToken;
+  const decodeMs = first === undefined ? 0 : finished - first;
+  return {
+    promptTokens: seq.promptLength,
+    outputTokens,
+    queueMs: (t.scheduled ?? finished) - t.arrival,
+    timeToFirstTokenMs: first === undefined ? 0 : first - t.arrival,
+    timePerOutputTokenMs: outputTokens > 1 ? decodeMs / (outputTokens - 1) : 0,
+    totalMs: finished - t.arrival,
+    tokensPerSecond: outputTokens > 1 && decodeMs > 0 ? ((outputTokens - 1) * 1000) / decodeMs : 0,
+  };
+}
+
+/** The model's trained context, capped at 4096 so a default context stays cheap in KV memory. */
+async function defaultContextSize(path: string): Promise<number> {
+  try {
+    const { readGgufFileInfo } = await import("node-llama-cpp");
+    const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
+    const arch = (info.metadata as { general?: { architecture?: string } }).general?.architecture ?? "";
+    const ctx = (info.metadata as Record<string, { context_length?: number } | undefined>)[arch]?.context_length;
+    return Math.min(ctx ?? 4096, 4096);
+  } catch {
+    return 4096; // LlamaBackend.load reports what is wrong with the file
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { SamplerConfig } from "../backend/backend.js";
+import { isInferdError } from "../util/errors.js";
+import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
+
+const SAMPLER: SamplerConfig = {
+  temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
+  frequencyPenalty: 0, penaltyWindow: 64, logitBias: new Map(), seed: 1, logprobs: undefined,
+};
+const EOG = 2;
+
+function make(over: Partial<SchedulerConfig> = {}): Scheduler {
+  let t = 0;
+  return new Scheduler(
+    { maxRunning: 4, maxBatchTokens: 16, maxWaiting: 8, cellsPerSequence: 64, slots: 4, ...over },
+    (tok) => tok === EOG,
+    () => t++,
+  );
+}
+
+/** Fake backend: every sample is token 7 (never EOG). */
+function step(s: Scheduler, token = 7): SchedulerOutput {
+  const plan = s.schedule();
+  s.update(plan, plan.items.map((it) => (it.sample ? { token } : undefined)));
+  return plan;
+}
+
+const prompt = (n: number, base = 10) => Array.from({ length: n }, (_, i) => base + i);
+const tokensOf = (plan: SchedulerOutput) => plan.items.reduce((n, it) => n + it.tokens.length, 0);
+
+describe("Scheduler", () => {
+  it("chunks a long prefill within the per-step token budget", () => {
+    const s = make();
+    const seq = s.submit(prompt(40), SAMPLER, { maxTokens: 5 });
+    const sizes: number[] = [];
+    while (seq.outputLength === 0) {
+      const plan = step(s);
+      assert.ok(tokensOf(plan) <= 16);
+      sizes.push(plan.items[0]!.tokens.length);
+    }
+    assert.deepEqual(sizes, [16, 16, 8]);
+    // positions continue where the last chunk ended
+    assert.equal(seq.computed, 40);
+  });
+
+  it("never starves decoding sequences when a long prompt arrives", () => {
+    const s = make({ maxBatchTokens: 8 });
+    const a = s.submit(prompt(3), SAMPLER, { maxTokens: 100 });
+    const b = s.submit(prompt(3, 50), SAMPLER, { maxTokens: 100 });
+    step(s);
+    assert.equal(a.outputLength, 1);
+    assert.equal(b.outputLength, 1);
+    const long = s.submit(prompt(60, 100), SAMPLER, { maxTokens: 5 });
+    for (let i = 0; i < 10; i++) {
+      const before = [a.outputLength, b.outputLength];
+      const plan = step(s);
+      assert.ok(tokensOf(plan) <= 8);
+      assert.deepEqual([a.outputLength, b.outputLength], [before[0]! + 1, before[1]! + 1], "each decode stream advances every step");
+      const longItem = plan.items.find((_, j) => plan.sequences[j] === long);
+      assert.equal(longItem?.tokens.length, 6, "prefill takes what the decodes leave");
+    }
+  });
+
+  it("plans plain data: slots, positions and sampling flags", () => {
+    const s = make();
+    s.submit([1, 2, 3], SAMPLER, { maxTokens: 2 });
+    const plan = s.schedule();
+    assert.deepEqual(plan.items, [{ seq: 0, firstPos: 0, tokens: [1, 2, 3], sample: true }]);
+    assert.deepEqual(plan.open.map((o) => o.seq), [0]);
+    s.update(plan, [{ token: 9 }]);
+    assert.deepEqual(s.schedule().items, [{ seq: 0, firstPos: 3, tokens: [9], sample: true }]);
+  });
+
+  it("admits by priority, FIFO within a priority", () => {
+    const s = make({ maxRunning: 1, slots: 1 });
+    const first = s.submit(prompt(2), SAMPLER, { maxTokens: 3 });
+    const order: number[] = [first.id];
+    step(s); // `first` is running before the others arrive
+    const low = s.submit(prompt(2), SAMPLER, { maxTokens: 1, priority: 0 });
+    const high1 = s.submit(prompt(2), SAMPLER, { maxTokens: 1, priority: 5 });
+    const high2 = s.submit(prompt(2), SAMPLER, { maxTokens: 1, priority: 5 });
+    for (let i = 0; i < 12 && s.hasWork(); i++) {
+      const plan = step(s);
+      for (const q of plan.sequences) if (!order.includes(q.id)) order.push(q.id);
+    }
+    // `first` was admitted at once; then higher priority first, FIFO among equals
+    assert.deepEqual(order, [first.id, high1.id, high2.id, low.id]);
+  });
+
+  it("rejects at once when the waiting queue is full, with a retry-after hint", () => {
+    const s = make({ maxWaiting: 2 });
+    s.submit(prompt(2), SAMPLER, { maxTokens: 1 });
+    s.submit(prompt(2), SAMPLER, { maxTokens: 1 });
+    assert.throws(
+      () => s.submit(prompt(2), SAMPLER, { maxTokens: 1 }),
+      (e) => isInferdError(e, "overloaded") && (e.details.retryAfterSeconds ?? 0) >= 1,
+    );
+  });
+
+  it("rejects a prompt longer than the context, naming both numbers", () => {
+    const s = make({ cellsPerSequence: 10 });
+    assert.throws(() => s.submit(prompt(11), SAMPLER, { maxTokens: 1 }), /11 tokens.*10 tokens/);
+  });
+
+  it("frees a cancelled sequence's KV before the next step and admits a waiting one", () => {
+    const s = make({ maxRunning: 1, slots: 1 });
+    const a = s.submit(prompt(4), SAMPLER, { maxTokens: 50 });
+    const b = s.submit(prompt(4, 70), SAMPLER, { maxTokens: 50 });
+    step(s);
+    step(s);
+    assert.equal(b.status, "waiting");
+    s.finish(a, "abort");
+    const plan = step(s);
+    assert.deepEqual(plan.free, [0], "the aborted sequence's slot is freed first");
+    assert.deepEqual(plan.open.map((o) => o.seq), [0]);
+    assert.equal(plan.sequences[0], b);
+    assert.equal(a.finishReason, "abort");
+  });
+
+  it("preempts the newest running sequence when KV runs out, and resumes it later", () => {
+    // a shared pool of 24 cells: two sequences of 10 prompt tokens fit, their growth does not
+    const s = make({ totalCells: 24, cellsPerSequence: 20, maxBatchTokens: 32 });
+    const old = s.submit(prompt(10), SAMPLER, { maxTokens: 8 });
+    const young = s.submit(prompt(10, 40), SAMPLER, { maxTokens: 8 });
+    step(s);
+    assert.equal(s.runningCount, 2);
+    let preempted = false;
+    for (let i = 0; i < 30 && s.hasWork(); i++) {
+      step(s);
+      if (young.status === "waiting") preempted = true;
+    }
+    assert.ok(preempted, "the newest sequence was preempted");
+    assert.equal(young.preemptions > 0, true);
+    assert.equal(old.preemptions, 0, "the oldest keeps running");
+    assert.equal(old.finishReason, "length");
+    assert.equal(young.finishReason, "length", "the preempted sequence was recomputed and finished");
+    assert.equal(young.outputLength, 8);
+  });
+
+  it("finishes at EOG, at max tokens and at the context end", () => {
+    const s = make({ cellsPerSequence: 6 });
+    const eog = s.submit(prompt(2), SAMPLER, { maxTokens: 10 });
+    let plan = s.schedule();
+    s.update(plan, [{ token: EOG }]);
+    assert.equal(eog.finishReason, "stop");
+    const ctx = s.submit(prompt(4), SAMPLER, { maxTokens: 10 });
+    while (s.hasWork()) step(s);
+    assert.equal(ctx.finishReason, "length");
+    assert.equal(ctx.tokens.length, 6);
+    const max = s.submit(prompt(2), SAMPLER, { maxTokens: 3 });
+    while (s.hasWork()) step(s);
+    assert.equal(max.outputLength, 3);
+    plan = s.schedule();
+    assert.equal(plan.items.length, 0);
+  });
+});

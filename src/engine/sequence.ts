@@ -1,0 +1,65 @@
+import type { SamplerConfig } from "../backend/backend.js";
+
+/** Where a request is in the scheduler. */
+export type SequenceStatus = "waiting" | "running" | "finished";
+
+/** Why generation ended (OpenAI's names; "abort" when the caller cancelled). */
+export type FinishReason = "stop" | "length" | "abort";
+
+/** Timestamps (ms, performance.now()) of one request's life. */
+export interface SequenceTimes {
+  arrival: number;
+  /** First time any of its tokens was scheduled. */
+  scheduled?: number;
+  firstToken?: number;
+  finished?: number;
+}
+
+/**
+ * One request's token state. The scheduler only counts: `computed` tokens have KV in the
+ * backend, `tokens.length` is the target, and whenever a step brings `computed` up to the
+ * target the step also samples the next token. Prefill and decode are the same rule.
+ */
+export class Sequence {
+  status: SequenceStatus = "waiting";
+  /** KV sequence id while running. */
+  slot: number | undefined;
+  computed = 0;
+  finishReason: FinishReason | undefined;
+  readonly times: SequenceTimes;
+  /** Times this sequence was preempted (freed and recomputed later). */
+  preemptions = 0;
+  readonly tokens: number[];
+
+  constructor(
+    readonly id: number,
+    prompt: readonly number[],
+    readonly sampler: SamplerConfig,
+    /** Most tokens to generate. */
+    readonly maxTokens: number,
+    readonly priority: number,
+    /** Stop at end-of-generation tokens (false for ignore_eos). */
+    readonly stopAtEog: boolean,
+    now: number,
+  ) {
+    this.tokens = [...prompt];
+    this.promptLength = prompt.length;
+    this.times = { arrival: now };
+  }
+
+  readonly promptLength: number;
+
+  get outputLength(): number {
+    return this.tokens.length - this.promptLength;
+  }
+
+  /** Tokens still to evaluate before the next sample. */
+  get remaining(): number {
+    return this.tokens.length - this.computed;
+  }
+
+  /** Generated tokens (the penalty history). */
+  output(): number[] {
+    return this.tokens.slice(this.promptLength);
+  }
+}

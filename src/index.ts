@@ -1,0 +1,12 @@
+/** inferd's library API. */
+export { Engine } from "./engine/engine.js";
+export type { EngineOptions, GenerateEvent, GenerateOptions, GenerateStats } from "./engine/engine.js";
+export type { GenerateParams } from "./engine/params.js";
+export type { FinishReason } from "./engine/sequence.js";
+export type { StepStats } from "./engine/engine-core.js";
+export type { ModelInfo, KvLayout } from "./backend/backend.js";
+export type { TokenLogprobInfo } from "./output/output-processor.js";
+export { InferdError, isInferdError } from "./util/errors.js";
+export type { InferdErrorKind } from "./util/errors.js";
+export { resolveModel, DEFAULT_MODEL } from "./models/resolve.js";
+export { availableCpus } from "./backend/threads.js";

@@ -1,0 +1,31 @@
+/**
+ * Error kinds inferd reports to users. The CLI prints `message` alone (one line, no stack) and
+ * exits 1; the server maps `kind` to an HTTP status.
+ */
+export type InferdErrorKind =
+  | "invalid_argument" // bad flag or parameter value
+  | "model_not_found" // missing file, unknown model name
+  | "invalid_model" // not a GGUF, truncated, unsupported architecture
+  | "download_failed" // HTTP error while fetching a model
+  | "offline" // no network and nothing cached
+  | "context_overflow" // prompt (+ max tokens) longer than the context window
+  | "overloaded" // scheduler queue full
+  | "aborted" // the caller cancelled
+  | "internal";
+
+/** A user-facing error: its message names the problem in one line. */
+export class InferdError extends Error {
+  override readonly name = "InferdError";
+  constructor(
+    readonly kind: InferdErrorKind,
+    message: string,
+    readonly details: { param?: string; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** True when `e` is an InferdError, optionally of one kind. */
+export function isInferdError(e: unknown, kind?: InferdErrorKind): e is InferdError {
+  return e instanceof InferdError && (kind === undefined || e.kind === kind);
+}
