@@ -11,13 +11,6 @@
 import { open, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { getLlama, GgufFileType, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
-import type {
-  AddonContext,
-  AddonModel,
-  AddonSampler,
-  BatchLogitIndex,
-  BindingModule,
-} from "node-llama-cpp/dist/bindings/AddonTypes.js";
 import { InferdError } from "../util/errors.js";
 import type {
   Backend,
@@ -49,7 +42,7 @@ interface SeqSampler {
   native: AddonSampler;
   config: SamplerConfig;
   /** The object given to applyConfig, kept to re-apply with a new penalty history. */
-  nativeConfig: Parameters<AddonSampler["applyConfig"]>[0];
+  nativeConfig: AddonSamplerConfig;
   penalties: boolean;
 }
 
@@ -156,7 +149,7 @@ export class LlamaBackend implements Backend {
     this.closeSampler(seq);
     const native = new this.bindings.AddonSampler(this.addonModel);
     const penalties = config.repetitionPenalty !== 1 || config.presencePenalty !== 0 || config.frequencyPenalty !== 0;
-    const nativeConfig: Parameters<AddonSampler["applyConfig"]>[0] = {
+    const nativeConfig: AddonSamplerConfig = {
       temperature: config.temperature,
       seed: config.seed,
     };
@@ -263,6 +256,52 @@ export class LlamaBackend implements Backend {
 }
 
 const EMPTY = new Uint32Array(0);
+
+// The slice of node-llama-cpp's internal addon types we use (its dist/bindings/AddonTypes.d.ts,
+// which the package's exports map does not expose). addon-contract.test.ts checks them at run time.
+type BatchLogitIndex = number & { readonly __batchLogitIndex: never };
+interface AddonModel {
+  tokenize(text: string, specialTokens: boolean): Uint32Array;
+  detokenize(tokens: Uint32Array, specialTokens?: boolean): string;
+  isEogToken(token: number): boolean;
+}
+interface AddonContext {
+  init(): Promise<boolean>;
+  dispose(): Promise<void>;
+  getContextSize(): number;
+  initBatch(size: number): void;
+  addToBatch(sequenceId: number, firstTokenSequenceIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
+  decodeBatch(): Promise<void>;
+  sampleToken(batchLogitIndex: BatchLogitIndex, sampler: AddonSampler): Promise<number>;
+  sampleToken(batchLogitIndex: BatchLogitIndex, sampler: AddonSampler, probabilities: boolean): Promise<[token: number, probabilities: number[] | undefined]>;
+  disposeSequence(sequenceId: number): void;
+  removeTokenCellsFromSequence(sequenceId: number, startPos: number, endPos: number): boolean;
+  setThreads(threads: number): void;
+}
+interface AddonSamplerConfig {
+  temperature?: number;
+  minP?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  repeatPenalty?: number;
+  repeatPenaltyMaxTokens?: number;
+  repeatPenaltyTokens?: Uint32Array;
+  repeatPenaltyPresencePenalty?: number;
+  repeatPenaltyFrequencyPenalty?: number;
+  tokenBiasKeys?: Uint32Array;
+  tokenBiasValues?: Float32Array;
+}
+interface AddonSampler {
+  dispose(): void;
+  applyConfig(config: AddonSamplerConfig): void;
+}
+/** The addon's classes, from `Llama._bindings`. */
+export interface BindingModule {
+  AddonContext: new (model: AddonModel, params: Record<string, unknown>) => AddonContext;
+  AddonSampler: new (model: AddonModel) => AddonSampler;
+  getIsArchSupported(architecture: string): boolean;
+}
 
 function internals(llama: Llama): BindingModule {
   return (llama as unknown as { _bindings: BindingModule })._bindings;

@@ -53,7 +53,7 @@ describe("Scheduler", () => {
     assert.equal(b.outputLength, 1);
     const long = s.submit(prompt(60, 100), SAMPLER, { maxTokens: 5 });
     for (let i = 0; i < 10; i++) {
-      const before = [a.outputLength, b.outputLength];
+      const before: number[] = [a.outputLength, b.outputLength];
       const plan = step(s);
       assert.ok(tokensOf(plan) <= 8);
       assert.deepEqual([a.outputLength, b.outputLength], [before[0]! + 1, before[1]! + 1], "each decode stream advances every step");
