@@ -48,12 +48,33 @@ interface SeqSampler {
 
 let llamaPromise: Promise<Llama> | undefined;
 
+/** Recent llama.cpp log lines: kept quiet, but a load failure quotes the reason from them. */
+const recentLogs: string[] = [];
+
+function onLlamaLog(level: LlamaLogLevel, message: string): void {
+  const line = message.trimEnd();
+  if (line.length === 0) return;
+  recentLogs.push(line);
+  if (recentLogs.length > 50) recentLogs.shift();
+  if (process.env.INFERD_DEBUG) process.stderr.write(`[llama.cpp ${level}] ${line}\n`);
+}
+
+/** The last "error loading model: <reason>" llama.cpp logged, if any. */
+function lastLoadError(): string | undefined {
+  for (let i = recentLogs.length - 1; i >= 0; i--) {
+    const m = /error loading model: (.*)$/.exec(recentLogs[i]!);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
 /** One Llama (the loaded native library) per process: loading it twice is wasteful. */
 function llamaInstance(): Promise<Llama> {
   llamaPromise ??= getLlama({
     gpu: false,
     build: "never", // a prebuilt binary ships in the npm package; never compile or download
     logLevel: LlamaLogLevel.error,
+    logger: onLlamaLog,
     // node-llama-cpp's own pool would default to more threads than cores; we set per context
     maxThreads: 0,
   });
@@ -88,11 +109,13 @@ export class LlamaBackend implements Backend {
     try {
       llamaModel = await llama.loadModel({ modelPath: opts.path, gpuLayers: 0 });
     } catch (e) {
+      const reason = lastLoadError();
+      recentLogs.length = 0;
       const arch = await readArchitecture(opts.path);
       if (arch !== undefined && !internals(llama).getIsArchSupported(arch)) {
         throw new InferdError("invalid_model", `unsupported model architecture "${arch}" in ${opts.path}`);
       }
-      throw new InferdError("invalid_model", `cannot load ${opts.path}: ${firstLine(e)}`);
+      throw new InferdError("invalid_model", `cannot load ${opts.path}: ${reason ?? firstLine(e)}`);
     }
     const bindings = internals(llama);
     const addonModel = (llamaModel as unknown as { _model: AddonModel })._model;

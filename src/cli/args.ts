@@ -29,3 +29,20 @@ export function parseError(e: unknown): InferdError {
   const msg = e instanceof Error ? e.message : String(e);
   return new InferdError("invalid_argument", msg.split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));
 }
+
+/**
+ * Joins `--flag -5` into `--flag=-5` for options that take a value: node's parseArgs would
+ * otherwise reject the negative number as "ambiguous" instead of letting us name the bad value.
+ */
+export function joinNegativeValues(argv: string[], valued: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (valued.has(a) && next !== undefined && /^-\d|^-\.\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}

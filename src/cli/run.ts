@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine.js";
 import type { GenerateParams } from "../engine/params.js";
-import { numberFlag, parseError } from "./args.js";
+import { joinNegativeValues, numberFlag, parseError } from "./args.js";
 import { writeOut } from "./output.js";
 
 export const RUN_HELP = `Usage: inferd run [options] [PROMPT]
@@ -27,12 +27,16 @@ Options:
   -h, --help               show this help
 `;
 
+const VALUED = new Set(
+  ["model", "max-tokens", "temperature", "top-k", "top-p", "min-p", "repeat-penalty", "presence-penalty", "frequency-penalty", "seed", "stop", "threads", "context"].map((f) => `--${f}`),
+).add("-n").add("-t").add("-s").add("-c").add("-m");
+
 /** `inferd run`: one prompt, streamed. */
 export async function runCommand(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, VALUED),
       allowPositionals: true,
       options: {
         model: { type: "string", short: "m" },

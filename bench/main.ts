@@ -1,0 +1,50 @@
+/**
+ * Benchmarks: `npm run bench -- <decode|batch> [--threads N] [--models a,b] [--repeats R]`.
+ * Run on an idle machine, one at a time: llama.cpp's spinning threads make any other busy
+ * process distort the figures.
+ */
+import { parseArgs } from "node:util";
+import { availableCpus } from "../src/backend/threads.js";
+import { batchBench, LOADS, type System } from "./batch.js";
+import { decodeBench } from "./decode.js";
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    threads: { type: "string" },
+    models: { type: "string" },
+    repeats: { type: "string" },
+    prompt: { type: "string" },
+    output: { type: "string" },
+    streams: { type: "string" },
+    loads: { type: "string" },
+    systems: { type: "string" },
+  },
+});
+const which = positionals[0] ?? "decode";
+const threads = values.threads ? Number(values.threads) : availableCpus();
+const models = (values.models ?? "synthetic:smollm2-135m-q8_0,synthetic:qwen2.5-0.5b-q4_0").split(",");
+
+switch (which) {
+  case "decode":
+    await decodeBench({
+      models,
+      threads,
+      promptTokens: Number(values.prompt ?? 512),
+      outputTokens: Number(values.output ?? 128),
+      repeats: Number(values.repeats ?? 3),
+    });
+    break;
+  case "batch":
+    await batchBench({
+      models: values.models ? models : ["synthetic:smollm2-135m-q8_0"],
+      threads,
+      streams: (values.streams ?? "1,8,32,64").split(",").map(Number),
+      loads: LOADS.filter((l) => (values.loads ?? "decode-heavy,mixed").split(",").includes(l.name)),
+      systems: (values.systems ?? "inferd,node-llama-cpp,raw").split(",") as System[],
+    });
+    break;
+  default:
+    console.error(`unknown benchmark "${which}" (decode, batch)`);
+    process.exitCode = 1;
+}

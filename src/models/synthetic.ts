@@ -1,0 +1,326 @@
+/**
+ * Synthetic GGUF models of realistic shape (SmolLM2-135M, Qwen2.5-0.5B, Llama-3.2-1B) with
+ * seeded random weights, for speed and memory work where no trained model of that size exists.
+ * Speed does not depend on the weights' values; the values are kept small (about N(0, 0.02)) so
+ * the forward pass stays finite. The tokenizer is copied from a real vocabulary-only GGUF in the
+ * shared models folder when present, else a built-in byte-level vocabulary is used.
+ */
+import { mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { InferdError } from "../util/errors.js";
+import { modelsDir, sharedModelsDir } from "../util/paths.js";
+import {
+  GGML_TYPE, GGUF_TYPE, planGguf, readGgufMetadata, writeGguf,
+  type GgmlTypeId, type GgufMetadata, type GgufScalar, type GgufTensor, type GgufValue,
+} from "./gguf-writer.js";
+
+export interface SyntheticShape {
+  arch: "llama" | "qwen2";
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  nVocab: number;
+  nCtx: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  /** q/k/v projections have f32 biases (Qwen2). */
+  qkvBias: boolean;
+  /** Vocabulary-only GGUF in `<shared>/vocab/` whose tokenizer the model uses. */
+  vocabFile: string;
+}
+
+export const SYNTHETIC_SHAPES: Readonly<Record<string, Readonly<SyntheticShape>>> = {
+  "smollm2-135m": {
+    arch: "llama", nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, nVocab: 49152, nCtx: 8192,
+    ropeFreqBase: 100000, rmsEps: 1e-5, qkvBias: false, vocabFile: "ggml-vocab-starcoder.gguf",
+  },
+  "qwen2.5-0.5b": {
+    arch: "qwen2", nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, nVocab: 151936, nCtx: 32768,
+    ropeFreqBase: 1000000, rmsEps: 1e-6, qkvBias: true, vocabFile: "ggml-vocab-gpt-2.gguf",
+  },
+  "llama3.2-1b": {
+    arch: "llama", nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192, nVocab: 128256, nCtx: 131072,
+    ropeFreqBase: 500000, rmsEps: 1e-5, qkvBias: false, vocabFile: "ggml-vocab-gpt-2.gguf",
+  },
+};
+
+export type SyntheticQuant = "f16" | "q8_0" | "q4_0";
+const QUANTS: Record<SyntheticQuant, { type: GgmlTypeId; fileType: number }> = {
+  f16: { type: GGML_TYPE.F16, fileType: 1 },
+  q8_0: { type: GGML_TYPE.Q8_0, fileType: 7 },
+  q4_0: { type: GGML_TYPE.Q4_0, fileType: 2 },
+};
+const DEFAULT_QUANT: SyntheticQuant = "q8_0";
+
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** Parse `synthetic:<shape>[-<quant>]` (prefix optional); throws InferdError("invalid_argument"). */
+export function parseSyntheticSpec(spec: string): { shape: string; quant: SyntheticQuant; params: Readonly<SyntheticShape> } {
+  const s = spec.startsWith("synthetic:") ? spec.slice("synthetic:".length) : spec;
+  for (const [shape, params] of Object.entries(SYNTHETIC_SHAPES)) {
+    if (s === shape) return { shape, quant: DEFAULT_QUANT, params };
+    const quant = s.startsWith(shape + "-") ? s.slice(shape.length + 1) : undefined;
+    if (quant !== undefined && Object.hasOwn(QUANTS, quant)) return { shape, quant: quant as SyntheticQuant, params };
+  }
+  throw new InferdError(
+    "invalid_argument",
+    `unknown synthetic shape "${s}"; known: ${Object.keys(SYNTHETIC_SHAPES).join(", ")} (quants ${Object.keys(QUANTS).join(", ")})`,
+  );
+}
+
+// ---- random weights ------------------------------------------------------------------------
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0 || 1;
+}
+
+/** A xorshift32 stream; fills buffers with random bytes fast. */
+class Rng {
+  constructor(private s: number) {}
+  next(): number {
+    let x = this.s;
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    return (this.s = x >>> 0);
+  }
+  fillBytes(buf: Buffer): void {
+    const n4 = buf.length >>> 2;
+    const u32 = new Uint32Array(buf.buffer, buf.byteOffset, n4);
+    let x = this.s;
+    for (let i = 0; i < n4; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; u32[i] = x; }
+    this.s = x >>> 0;
+    for (let i = n4 * 4; i < buf.length; i++) buf[i] = this.next() & 0xff;
+  }
+}
+
+/** float -> IEEE half bits (round to nearest, subnormals kept). */
+export function toF16(x: number): number {
+  const sign = x < 0 ? 0x8000 : 0;
+  x = Math.abs(x);
+  if (x === 0) return sign;
+  if (x < 2 ** -14) return sign | Math.round(x / 2 ** -24);
+  let e = Math.floor(Math.log2(x));
+  let m = Math.round((x / 2 ** e - 1) * 1024);
+  if (m === 1024) { m = 0; e++; }
+  return e > 15 ? sign | 0x7c00 : sign | ((e + 15) << 10) | m;
+}
+
+const STD = 0.02;
+// q8_0: q uniform in [-128, 127] (std ~73.9); q4_0: nibble - 8 in [-8, 7] (std ~4.61).
+const SCALE_BITS: Partial<Record<GgmlTypeId, number>> = {
+  [GGML_TYPE.Q8_0]: toF16(STD / 73.9),
+  [GGML_TYPE.Q4_0]: toF16(STD / 4.61),
+};
+let f16Table: Uint16Array | undefined;
+function f16Uniform(): Uint16Array {
+  if (!f16Table) {
+    const a = STD * Math.sqrt(3); // uniform in [-a, a] has std STD
+    f16Table = new Uint16Array(65536);
+    for (let i = 0; i < 65536; i++) f16Table[i] = toF16(((i + 0.5) / 65536) * 2 * a - a);
+  }
+  return f16Table;
+}
+
+/** Buffers handed to fill() start at byte offset 0 of their ArrayBuffer (the writer allocates them so). */
+function weightFill(type: GgmlTypeId, seed: string): GgufTensor["fill"] {
+  const rng = new Rng(fnv1a(seed));
+  if (type === GGML_TYPE.F16) {
+    const table = f16Uniform();
+    return (buf) => {
+      const u16 = new Uint16Array(buf.buffer, buf.byteOffset, buf.length >>> 1);
+      for (let i = 0; i < u16.length; i += 2) {
+        const r = rng.next();
+        u16[i] = table[r & 0xffff]!;
+        if (i + 1 < u16.length) u16[i + 1] = table[r >>> 16]!;
+      }
+    };
+  }
+  const scale = SCALE_BITS[type]!;
+  const blk = type === GGML_TYPE.Q8_0 ? 34 : 18;
+  return (buf) => {
+    rng.fillBytes(buf);
+    const u16 = new Uint16Array(buf.buffer, buf.byteOffset, buf.length >>> 1);
+    for (let k = 0; k < buf.length; k += blk) u16[k >>> 1] = scale;
+  };
+}
+
+const f32Const = (v: number): GgufTensor["fill"] => (buf) =>
+  new Float32Array(buf.buffer, buf.byteOffset, buf.length >>> 2).fill(v);
+function f32Small(seed: string): GgufTensor["fill"] {
+  const rng = new Rng(fnv1a(seed));
+  return (buf) => {
+    const f = new Float32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+    for (let i = 0; i < f.length; i++) f[i] = (rng.next() / 2 ** 32 - 0.5) * 0.02;
+  };
+}
+
+function buildTensors(shape: string, quant: SyntheticQuant, p: SyntheticShape): GgufTensor[] {
+  const wt = QUANTS[quant].type;
+  const headDim = p.nEmbd / p.nHead, kvDim = headDim * p.nHeadKv;
+  const seed = `${shape}-${quant}-`;
+  const w = (name: string, dims: number[]): GgufTensor => ({ name, dims, type: wt, fill: weightFill(wt, seed + name) });
+  const norm = (name: string, n: number): GgufTensor => ({ name, dims: [n], type: GGML_TYPE.F32, fill: f32Const(1) });
+  const bias = (name: string, n: number): GgufTensor => ({ name, dims: [n], type: GGML_TYPE.F32, fill: f32Small(seed + name) });
+  const out: GgufTensor[] = [w("token_embd.weight", [p.nEmbd, p.nVocab])];
+  for (let i = 0; i < p.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push(norm(b + "attn_norm.weight", p.nEmbd));
+    out.push(w(b + "attn_q.weight", [p.nEmbd, p.nEmbd]));
+    out.push(w(b + "attn_k.weight", [p.nEmbd, kvDim]));
+    out.push(w(b + "attn_v.weight", [p.nEmbd, kvDim]));
+    if (p.qkvBias) out.push(bias(b + "attn_q.bias", p.nEmbd), bias(b + "attn_k.bias", kvDim), bias(b + "attn_v.bias", kvDim));
+    out.push(w(b + "attn_output.weight", [p.nEmbd, p.nEmbd]));
+    out.push(norm(b + "ffn_norm.weight", p.nEmbd));
+    out.push(w(b + "ffn_gate.weight", [p.nEmbd, p.nFf]));
+    out.push(w(b + "ffn_up.weight", [p.nEmbd, p.nFf]));
+    out.push(w(b + "ffn_down.weight", [p.nFf, p.nEmbd]));
+  }
+  out.push(norm("output_norm.weight", p.nEmbd)); // tied embeddings: no output.weight
+  return out;
+}
+
+// ---- tokenizer -----------------------------------------------------------------------------
+
+const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, UNUSED: 5, BYTE: 6 } as const;
+const u32 = (value: number): GgufValue => ({ type: GGUF_TYPE.UINT32, value });
+const f32 = (value: number): GgufValue => ({ type: GGUF_TYPE.FLOAT32, value });
+const str = (value: string): GgufValue => ({ type: GGUF_TYPE.STRING, value });
+
+function builtinTokenizer(): GgufMetadata {
+  const tokens = ["<unk>", "<s>", "</s>"];
+  const types: number[] = [TOKEN_TYPE.UNKNOWN, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(TOKEN_TYPE.BYTE);
+  }
+  return new Map<string, GgufValue>([
+    ["tokenizer.ggml.model", str("llama")],
+    ["tokenizer.ggml.tokens", { type: GGUF_TYPE.ARRAY, itemType: GGUF_TYPE.STRING, value: tokens }],
+    ["tokenizer.ggml.scores", { type: GGUF_TYPE.ARRAY, itemType: GGUF_TYPE.FLOAT32, value: tokens.map(() => 0) }],
+    ["tokenizer.ggml.token_type", { type: GGUF_TYPE.ARRAY, itemType: GGUF_TYPE.INT32, value: types }],
+    ["tokenizer.ggml.bos_token_id", u32(1)],
+    ["tokenizer.ggml.eos_token_id", u32(2)],
+    ["tokenizer.ggml.unknown_token_id", u32(0)],
+    ["tokenizer.ggml.add_bos_token", { type: GGUF_TYPE.BOOL, value: true }],
+    ["tokenizer.ggml.add_eos_token", { type: GGUF_TYPE.BOOL, value: false }],
+  ]);
+}
+
+/**
+ * Make the tokenizer's token list exactly `nVocab` long (llama.cpp requires it to equal the
+ * embedding rows) and give it ChatML's `<|im_start|>`/`<|im_end|>` control tokens: appended as
+ * padding when there is room, else replacing unreferenced control tokens (e.g. StarCoder's FIM
+ * tokens 1 and 2, which is where SmolLM2 has them).
+ */
+function fitTokenizer(tok: GgufMetadata, nVocab: number): GgufMetadata {
+  const tokensV = tok.get("tokenizer.ggml.tokens");
+  if (tokensV?.type !== GGUF_TYPE.ARRAY) throw new InferdError("invalid_model", "vocabulary has no tokenizer.ggml.tokens");
+  const tokens = tokensV.value.map(String);
+  if (tokens.length > nVocab) throw new InferdError("invalid_model", `vocabulary has ${tokens.length} tokens, more than ${nVocab}`);
+  const arr = (key: string) => { const v = tok.get(key); return v?.type === GGUF_TYPE.ARRAY ? { itemType: v.itemType, value: [...v.value] } : undefined; };
+  const types = arr("tokenizer.ggml.token_type") ?? { itemType: GGUF_TYPE.INT32, value: tokens.map((): GgufScalar => TOKEN_TYPE.NORMAL) };
+  const scores = arr("tokenizer.ggml.scores");
+  const referenced = new Set<number>();
+  for (const [k, v] of tok) if (/^tokenizer\.ggml\..*token_id$/.test(k) && v.type !== GGUF_TYPE.ARRAY) referenced.add(Number(v.value));
+  const have = new Set(tokens);
+  const set = (id: number, text: string, type: number) => {
+    tokens[id] = text; types.value[id] = type;
+    if (scores) scores.value[id] = 0;
+  };
+  const chatml = ["<|im_start|>", "<|im_end|>"].filter((t) => !have.has(t));
+  if (chatml.length > nVocab - tokens.length) {
+    const free = types.value.flatMap((t, id) => (Number(t) === TOKEN_TYPE.CONTROL && !referenced.has(id) ? [id] : []));
+    if (free.length < chatml.length) throw new InferdError("internal", "no room for ChatML tokens in the vocabulary");
+    chatml.forEach((t, i) => set(free[i]!, t, TOKEN_TYPE.CONTROL));
+  } else for (const t of chatml) set(tokens.length, t, TOKEN_TYPE.CONTROL);
+  for (let n = 0; tokens.length < nVocab; n++) {
+    const t = `<|reserved_${n}|>`;
+    if (!have.has(t)) set(tokens.length, t, TOKEN_TYPE.UNUSED);
+  }
+  const out: GgufMetadata = new Map();
+  for (const [k, v] of tok) if (k.startsWith("tokenizer.") && k !== "tokenizer.chat_template") out.set(k, v);
+  out.set("tokenizer.ggml.tokens", { type: GGUF_TYPE.ARRAY, itemType: GGUF_TYPE.STRING, value: tokens });
+  out.set("tokenizer.ggml.token_type", { type: GGUF_TYPE.ARRAY, ...types });
+  if (scores) out.set("tokenizer.ggml.scores", { type: GGUF_TYPE.ARRAY, ...scores });
+  out.set("tokenizer.chat_template", str(CHATML_TEMPLATE));
+  return out;
+}
+
+/** The tokenizer metadata and a tag naming its source (part of the cached file name). */
+async function loadTokenizer(p: SyntheticShape): Promise<{ tag: string; meta: GgufMetadata }> {
+  const shared = sharedModelsDir();
+  if (shared) {
+    const file = join(shared, "vocab", p.vocabFile);
+    const exists = await stat(file).then(() => true, () => false);
+    if (exists) {
+      const tag = p.vocabFile.replace(/^ggml-vocab-/, "").replace(/\.gguf$/, "");
+      return { tag, meta: fitTokenizer(await readGgufMetadata(file), p.nVocab) };
+    }
+  }
+  return { tag: "bytes", meta: fitTokenizer(builtinTokenizer(), p.nVocab) };
+}
+
+// ---- assembling ----------------------------------------------------------------------------
+
+function buildMetadata(shape: string, quant: SyntheticQuant, p: SyntheticShape, tok: GgufMetadata, tag: string): GgufMetadata {
+  const a = p.arch;
+  return new Map<string, GgufValue>([
+    ["general.architecture", str(a)],
+    ["general.name", str(`synthetic ${shape} ${quant}`)],
+    ["general.file_type", u32(QUANTS[quant].fileType)],
+    ["general.quantization_version", u32(2)],
+    ["general.alignment", u32(32)],
+    ["inferd.synthetic.vocab", str(tag)],
+    [`${a}.context_length`, u32(p.nCtx)],
+    [`${a}.embedding_length`, u32(p.nEmbd)],
+    [`${a}.block_count`, u32(p.nLayer)],
+    [`${a}.feed_forward_length`, u32(p.nFf)],
+    [`${a}.attention.head_count`, u32(p.nHead)],
+    [`${a}.attention.head_count_kv`, u32(p.nHeadKv)],
+    [`${a}.rope.freq_base`, f32(p.ropeFreqBase)],
+    [`${a}.rope.dimension_count`, u32(p.nEmbd / p.nHead)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(p.rmsEps)],
+    [`${a}.vocab_size`, u32(p.nVocab)],
+    ...tok,
+  ]);
+}
+
+const pending = new Map<string, Promise<string>>();
+
+/**
+ * Path of the synthetic model `spec` (`synthetic:<shape>[-<quant>]`, prefix optional), writing it
+ * into `<modelsDir>/synthetic/` first unless a file of the expected size is already there.
+ * `onProgress` reports bytes written while a file is being generated.
+ */
+export async function ensureSyntheticModel(
+  spec: string,
+  opts: { onProgress?: (done: number, total: number) => void } = {},
+): Promise<string> {
+  const { shape, quant, params } = parseSyntheticSpec(spec);
+  const { tag, meta: tok } = await loadTokenizer(params);
+  const dir = join(modelsDir(), "synthetic");
+  const path = join(dir, `synthetic-${shape}-${quant}-${tag}.gguf`);
+  const inFlight = pending.get(path);
+  if (inFlight) return inFlight;
+  const job = (async () => {
+    const metadata = buildMetadata(shape, quant, params, tok, tag);
+    const tensors = buildTensors(shape, quant, params);
+    const expected = planGguf(metadata, tensors).totalSize;
+    const size = await stat(path).then((s) => s.size, () => -1);
+    if (size === expected) return path;
+    await mkdir(dir, { recursive: true });
+    await writeGguf(path, metadata, tensors, { onProgress: opts.onProgress });
+    return path;
+  })();
+  pending.set(path, job);
+  try {
+    return await job;
+  } finally {
+    pending.delete(path);
+  }
+}
