@@ -116,5 +116,11 @@ export interface Backend {
   /** Evaluate a step and sample where asked. Never called concurrently. */
   run(plan: StepPlan): Promise<StepResult>;
 
+  /**
+   * The embedding of a whole input, pooled as the GGUF says (the last token's hidden state when
+   * it names no pooling). Called by the engine loop between steps, never during `run`.
+   */
+  embed(tokens: readonly number[]): Promise<Float64Array>;
+
   dispose(): Promise<void>;
 }

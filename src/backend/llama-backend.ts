@@ -87,6 +87,8 @@ export class LlamaBackend implements Backend {
   private readonly samplers = new Map<number, SeqSampler>();
   /** Greedy sampler with no penalties: reads the raw distribution for logprobs. */
   private rawSampler: AddonSampler | undefined;
+  /** A one-sequence context with embeddings on, made on first use. */
+  private embedCtx: AddonContext | undefined;
 
   private constructor(
     private readonly bindings: BindingModule,
@@ -109,6 +111,8 @@ export class LlamaBackend implements Backend {
     try {
       llamaModel = await llama.loadModel({ modelPath: opts.path, gpuLayers: 0 });
     } catch (e) {
+      // llama.cpp's log lines reach JS through a queued callback: let them arrive first
+      await new Promise((r) => setTimeout(r, 20));
       const reason = lastLoadError();
       recentLogs.length = 0;
       const arch = await readArchitecture(opts.path);
@@ -262,6 +266,33 @@ export class LlamaBackend implements Backend {
     return { logprob, top };
   }
 
+  async embed(tokens: readonly number[]): Promise<Float64Array> {
+    if (tokens.length === 0) throw new InferdError("invalid_argument", "cannot embed an empty input", { param: "input" });
+    if (tokens.length > this.kv.cellsPerSequence) {
+      throw new InferdError("context_overflow", `input is ${tokens.length} tokens but the context window is ${this.kv.cellsPerSequence} tokens`, { param: "input" });
+    }
+    if (this.embedCtx === undefined) {
+      // the whole input goes in one batch: encoder (non-causal) models need that
+      const ctx = new this.bindings.AddonContext(this.addonModel, {
+        contextSize: this.kv.cellsPerSequence,
+        batchSize: this.kv.cellsPerSequence,
+        sequences: 1,
+        threads: this._threads,
+        embeddings: true,
+      });
+      if (!(await ctx.init())) throw new InferdError("internal", "cannot create an embedding context");
+      this.embedCtx = ctx;
+    }
+    const ctx = this.embedCtx;
+    ctx.removeTokenCellsFromSequence(0, 0, -1);
+    ctx.initBatch(tokens.length);
+    ctx.addToBatch(0, 0, Uint32Array.from(tokens), Uint32Array.of(tokens.length - 1));
+    await ctx.decodeBatch();
+    const v = ctx.getEmbedding(tokens.length);
+    ctx.removeTokenCellsFromSequence(0, 0, -1);
+    return v;
+  }
+
   private closeSampler(seq: number): void {
     const s = this.samplers.get(seq);
     if (s !== undefined) {
@@ -273,6 +304,7 @@ export class LlamaBackend implements Backend {
   async dispose(): Promise<void> {
     for (const seq of [...this.samplers.keys()]) this.closeSampler(seq);
     this.rawSampler?.dispose();
+    await this.embedCtx?.dispose();
     await this.ctx.dispose();
     await this.llamaModel.dispose();
   }
@@ -300,6 +332,7 @@ interface AddonContext {
   disposeSequence(sequenceId: number): void;
   removeTokenCellsFromSequence(sequenceId: number, startPos: number, endPos: number): boolean;
   setThreads(threads: number): void;
+  getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
 }
 interface AddonSamplerConfig {
   temperature?: number;

@@ -35,6 +35,8 @@ export class EngineCore {
   readonly scheduler: Scheduler;
   private readonly sinks = new Map<Sequence, Sink>();
   private looping = false;
+  /** Embedding requests, run one at a time between generation steps. */
+  private readonly embeds: { tokens: readonly number[]; resolve: (v: Float64Array) => void; reject: (e: unknown) => void }[] = [];
   private readonly stepListeners: ((s: StepStats) => void)[] = [];
 
   constructor(
@@ -70,6 +72,17 @@ export class EngineCore {
     return seq;
   }
 
+  /**
+   * Embeds an input. It runs inside the loop, between generation steps, so two computations
+   * never compete for the same cores.
+   */
+  embed(tokens: readonly number[]): Promise<Float64Array> {
+    return new Promise((resolve, reject) => {
+      this.embeds.push({ tokens, resolve, reject });
+      void this.loop();
+    });
+  }
+
   /** Ends a request early; its KV is freed before the next step. Idempotent. */
   finish(seq: Sequence, reason: FinishReason): void {
     if (seq.status === "finished") return;
@@ -84,9 +97,10 @@ export class EngineCore {
     if (this.looping) return;
     this.looping = true;
     try {
-      while (this.scheduler.hasWork()) {
-        const plan = this.scheduler.schedule();
-        await this.step(plan);
+      while (this.scheduler.hasWork() || this.embeds.length > 0) {
+        const e = this.embeds.shift();
+        if (e !== undefined) await this.backend.embed(e.tokens).then(e.resolve, e.reject);
+        if (this.scheduler.hasWork()) await this.step(this.scheduler.schedule());
       }
     } catch (e) {
       this.failAll(e instanceof Error ? e : new Error(String(e)));

@@ -160,6 +160,23 @@ export class Engine {
     }
   }
 
+  /**
+   * Embedding vectors of texts (or token arrays), L2-normalized as OpenAI's API returns them.
+   * Pooling is the model's (its GGUF's pooling type; the last token when it has none).
+   */
+  async embed(inputs: readonly (string | readonly number[])[]): Promise<{ embedding: number[]; tokens: number }[]> {
+    const out: { embedding: number[]; tokens: number }[] = [];
+    for (const input of inputs) {
+      const tokens = this.promptTokens(input);
+      const v = await this.core.embed(tokens);
+      let norm = 0;
+      for (const x of v) norm += x * x;
+      norm = Math.sqrt(norm) || 1;
+      out.push({ embedding: Array.from(v, (x) => x / norm), tokens: tokens.length });
+    }
+    return out;
+  }
+
   private promptTokens(input: string | readonly number[]): number[] {
     const tokens = typeof input === "string" ? (input.length > 0 ? this.tokenize(input) : []) : [...input];
     const vocab = this.model.vocabSize;

@@ -45,34 +45,42 @@ export function tensorByteSize(t: Pick<GgufTensor, "dims" | "type">): number {
 
 const padTo = (n: number, align: number) => Math.ceil(n / align) * align;
 
+/** Serializes little-endian GGUF values into one growing buffer. */
 class ByteWriter {
-  private parts: Buffer[] = [];
+  private buf = Buffer.alloc(1 << 16);
   length = 0;
-  push(b: Buffer): void { this.parts.push(b); this.length += b.length; }
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+  push(b: Buffer): void { this.ensure(b.length); b.copy(this.buf, this.length); this.length += b.length; }
   num(type: GgufScalarType, v: GgufScalar): void {
     if (type === GGUF_TYPE.STRING) {
-      const s = Buffer.from(String(v), "utf8");
-      this.num(GGUF_TYPE.UINT64, BigInt(s.length));
-      return this.push(s);
+      const s = String(v), n = Buffer.byteLength(s, "utf8");
+      this.num(GGUF_TYPE.UINT64, BigInt(n));
+      this.ensure(n);
+      this.length += this.buf.write(s, this.length, "utf8");
+      return;
     }
-    const sizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
-    const b = Buffer.alloc(sizes[type]!);
+    this.ensure(8);
+    const b = this.buf, p = this.length;
     switch (type) {
-      case 0: b.writeUInt8(Number(v)); break;
-      case 1: b.writeInt8(Number(v)); break;
-      case 2: b.writeUInt16LE(Number(v)); break;
-      case 3: b.writeInt16LE(Number(v)); break;
-      case 4: b.writeUInt32LE(Number(v)); break;
-      case 5: b.writeInt32LE(Number(v)); break;
-      case 6: b.writeFloatLE(Number(v)); break;
-      case 7: b.writeUInt8(v ? 1 : 0); break;
-      case 10: b.writeBigUInt64LE(BigInt(v)); break;
-      case 11: b.writeBigInt64LE(BigInt(v)); break;
-      case 12: b.writeDoubleLE(Number(v)); break;
+      case 0: this.length = b.writeUInt8(Number(v), p); break;
+      case 1: this.length = b.writeInt8(Number(v), p); break;
+      case 2: this.length = b.writeUInt16LE(Number(v), p); break;
+      case 3: this.length = b.writeInt16LE(Number(v), p); break;
+      case 4: this.length = b.writeUInt32LE(Number(v), p); break;
+      case 5: this.length = b.writeInt32LE(Number(v), p); break;
+      case 6: this.length = b.writeFloatLE(Number(v), p); break;
+      case 7: this.length = b.writeUInt8(v ? 1 : 0, p); break;
+      case 10: this.length = b.writeBigUInt64LE(BigInt(v), p); break;
+      case 11: this.length = b.writeBigInt64LE(BigInt(v), p); break;
+      case 12: this.length = b.writeDoubleLE(Number(v), p); break;
     }
-    this.push(b);
   }
-  concat(): Buffer { return Buffer.concat(this.parts, this.length); }
+  concat(): Buffer { return this.buf.subarray(0, this.length); }
 }
 
 /** The serialized header and the layout of a GGUF file, without writing anything. */
