@@ -13,6 +13,8 @@ export interface DecodeBenchOptions {
   promptTokens: number;
   outputTokens: number;
   repeats: number;
+  /** Give inferd the same fixed thread count as node-llama-cpp instead of its measured choice. */
+  fixedThreads: boolean;
 }
 
 interface Figures {
@@ -24,7 +26,8 @@ export async function decodeBench(o: DecodeBenchOptions): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const spec of o.models) {
     const path = await ensureSyntheticModel(spec);
-    const engine = await Engine.load({ model: path, threads: o.threads, maxSequences: 1, contextSize: 2048, batchSize: 512 });
+    // inferd picks 1..threads per step from measurements unless --fixed-threads
+    const engine = await Engine.load({ model: path, threads: o.fixedThreads ? o.threads : undefined, maxThreads: o.threads, maxSequences: 1, contextSize: 2048, batchSize: 512 });
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath: path });
     const eos = engine.model.eosToken!;
@@ -42,7 +45,8 @@ export async function decodeBench(o: DecodeBenchOptions): Promise<void> {
       const dc = await timeNlc(model, o.threads, prompt(16, salt), o.outputTokens, eos);
       return { prefill: o.promptTokens / (pf.ttftMs / 1000), decode: dc.decodeTps };
     };
-    await inferd(0); // warm-up both (page in weights, allocate buffers)
+    // warm-up both (page in weights, allocate buffers); inferd's thread tuner explores here
+    for (let w = 0; w < 3; w++) await inferd(100 + w);
     await nlc(0);
     const a: Figures[] = [];
     const b: Figures[] = [];
@@ -54,13 +58,14 @@ export async function decodeBench(o: DecodeBenchOptions): Promise<void> {
     const np = median(b.map((f) => f.prefill));
     const id = median(a.map((f) => f.decode));
     const nd = median(b.map((f) => f.decode));
-    rows.push([spec, o.threads, fmt(ip), fmt(np), fmt(ip / np, 2) + "x", fmt(id), fmt(nd), fmt(id / nd, 2) + "x"]);
+    rows.push([spec, o.fixedThreads ? `${o.threads} / ${o.threads}` : `auto 1-${o.threads} / ${o.threads}`, fmt(ip), fmt(np), fmt(ip / np, 2) + "x", fmt(id), fmt(nd), fmt(id / nd, 2) + "x"]);
+    if (engine.threadTuner) console.error(`${spec}: inferd thread choice per batch size: ${JSON.stringify(engine.threadTuner.snapshot())}`);
     await engine.dispose();
     await model.dispose();
   }
   console.log(`\nprefill: ${o.promptTokens}-token prompt, time to first token; decode: ${o.outputTokens} tokens after a 16-token prompt, greedy; median of ${o.repeats}\n`);
   printTable(
-    ["model", "threads", "prefill inferd tok/s", "prefill node-llama-cpp", "ratio", "decode inferd tok/s", "decode node-llama-cpp", "ratio"],
+    ["model", "threads inferd / nlc", "prefill inferd tok/s", "prefill node-llama-cpp", "ratio", "decode inferd tok/s", "decode node-llama-cpp", "ratio"],
     rows,
   );
 }

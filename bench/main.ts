@@ -19,6 +19,7 @@ const { positionals, values } = parseArgs({
     streams: { type: "string" },
     loads: { type: "string" },
     systems: { type: "string" },
+    "fixed-threads": { type: "boolean" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -33,6 +34,7 @@ switch (which) {
       promptTokens: Number(values.prompt ?? 512),
       outputTokens: Number(values.output ?? 128),
       repeats: Number(values.repeats ?? 3),
+      fixedThreads: values["fixed-threads"] ?? false,
     });
     break;
   case "batch":

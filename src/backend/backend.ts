@@ -99,6 +99,8 @@ export interface Backend {
   readonly kv: KvLayout;
   /** llama.cpp threads used for decoding. */
   readonly threads: number;
+  /** Changes the thread count for the next `run`s (the engine tunes it per batch size). */
+  setThreads(threads: number): void;
 
   tokenize(text: string, opts: { addBos: boolean; special: boolean }): number[];
   /** Text of tokens; control tokens render as nothing. Partial UTF-8 shows as U+FFFD. */

@@ -33,7 +33,8 @@ export interface LlamaBackendOptions {
   maxSequences: number;
   /** Most tokens in one decode call. */
   batchSize: number;
-  flashAttention?: boolean;
+  /** llama.cpp flash attention; "auto" (the default) enables it where the device supports it. */
+  flashAttention?: boolean | "auto";
   embeddings?: boolean;
 }
 
@@ -129,7 +130,7 @@ export class LlamaBackend implements Backend {
       batchSize: opts.batchSize,
       sequences: opts.maxSequences,
       threads: opts.threads,
-      flashAttention: opts.flashAttention ?? false,
+      flashAttention: opts.flashAttention ?? "auto",
       embeddings: opts.embeddings ?? false,
     });
     if (!(await ctx.init())) {

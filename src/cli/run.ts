@@ -92,7 +92,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       } else {
         const s = ev.stats;
         process.stderr.write(
-          `\n[inferd] ${engine.model.name} (${engine.model.quantization}), ${engine.threads} threads: ` +
+          `\n[inferd] ${engine.model.name} (${engine.model.quantization}), threads ${engine.threadsDescription}: ` +
             `prompt ${s.promptTokens} tokens, output ${s.outputTokens} tokens, ` +
             `TTFT ${s.timeToFirstTokenMs.toFixed(1)} ms, ${s.tokensPerSecond.toFixed(1)} tok/s, finish ${ev.finishReason}\n`,
         );

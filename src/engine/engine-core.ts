@@ -3,6 +3,7 @@ import { InferdError } from "../util/errors.js";
 import type { ResolvedParams } from "./params.js";
 import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
 import type { FinishReason, Sequence } from "./sequence.js";
+import type { ThreadTuner } from "./thread-tuner.js";
 
 /** What the core tells a request's owner, synchronously, as its tokens arrive. */
 export type CoreEvent =
@@ -20,6 +21,8 @@ export interface StepStats {
   /** Tokens sampled. */
   sampled: number;
   durationMs: number;
+  /** llama.cpp threads used for this step. */
+  threads: number;
   running: number;
   waiting: number;
 }
@@ -43,6 +46,8 @@ export class EngineCore {
     readonly backend: Backend,
     config: Omit<SchedulerConfig, "slots" | "cellsPerSequence" | "maxBatchTokens"> &
       Partial<Pick<SchedulerConfig, "maxBatchTokens">>,
+    /** Chooses threads per step from measurements; without it the backend's count is fixed. */
+    private readonly tuner?: ThreadTuner,
   ) {
     this.scheduler = new Scheduler(
       {
@@ -118,10 +123,14 @@ export class EngineCore {
       }
       return;
     }
+    const tokens = plan.items.reduce((n, it) => n + it.tokens.length, 0);
+    if (this.tuner !== undefined) this.backend.setThreads(this.tuner.choose(tokens));
+    const threads = this.backend.threads;
     const t0 = performance.now();
     const result = await this.backend.run(plan);
-    const events = this.scheduler.update(plan, result.samples);
     const durationMs = performance.now() - t0;
+    this.tuner?.record(tokens, threads, durationMs);
+    const events = this.scheduler.update(plan, result.samples);
     for (const ev of events) {
       const sink = this.sinks.get(ev.sequence);
       if (ev.finished !== undefined) this.sinks.delete(ev.sequence);
@@ -129,9 +138,10 @@ export class EngineCore {
     }
     const stats: StepStats = {
       sequences: plan.items.length,
-      tokens: plan.items.reduce((n, it) => n + it.tokens.length, 0),
+      tokens,
       sampled: events.length,
       durationMs,
+      threads,
       running: this.scheduler.runningCount,
       waiting: this.scheduler.waitingCount,
     };

@@ -6,14 +6,22 @@ import { OutputProcessor, type TokenLogprobInfo } from "../output/output-process
 import { AsyncQueue } from "../util/async-queue.js";
 import { InferdError } from "../util/errors.js";
 import { EngineCore, type CoreEvent, type StepStats } from "./engine-core.js";
+import { ThreadTuner } from "./thread-tuner.js";
 import { resolveParams, type GenerateParams } from "./params.js";
 import type { FinishReason, Sequence } from "./sequence.js";
 
 export interface EngineOptions {
   /** Local .gguf path, `hf:<owner>/<repo>/<file>.gguf` or `synthetic:<shape>[-<quant>]`; default: a small instruct model. */
   model?: string;
-  /** llama.cpp threads; default: the CPUs this process may really use (cgroup-aware). */
+  /**
+   * llama.cpp threads, fixed. Default: measured: each step uses the count (1..the CPUs this
+   * process may really use, cgroup-aware) that measured fastest for its batch size.
+   */
   threads?: number;
+  /** Upper bound of the measured choice when `threads` is not given; default: the CPUs available. */
+  maxThreads?: number;
+  /** llama.cpp flash attention: true, false or "auto" (default; on where supported). */
+  flashAttention?: boolean | "auto";
   /** Context window per sequence; default: the model's, capped at 4096. */
   contextSize?: number;
   /** Sequences served at once; default 8. Each holds a full context of KV (see KvLayout). */
@@ -65,10 +73,12 @@ export class Engine {
   private constructor(
     readonly backend: Backend,
     private readonly core: EngineCore,
+    /** Set when threads are chosen per step from measurements (no fixed `threads` given). */
+    readonly threadTuner: ThreadTuner | undefined,
   ) {}
 
   static async load(opts: EngineOptions = {}): Promise<Engine> {
-    const threads = opts.threads ?? availableCpus();
+    const threads = opts.threads ?? opts.maxThreads ?? availableCpus();
     if (!Number.isInteger(threads) || threads < 1) {
       throw new InferdError("invalid_argument", `invalid threads: ${opts.threads} (must be an integer >= 1)`, { param: "threads" });
     }
@@ -80,9 +90,17 @@ export class Engine {
       throw new InferdError("invalid_argument", `invalid contextSize: ${probe} (must be an integer >= 1)`, { param: "contextSize" });
     }
     const contextSize = opts.contextSize ?? (await defaultContextSize(path));
-    const backend = await LlamaBackend.load({ path, threads, contextSize, maxSequences, batchSize: Math.max(batchSize, maxSequences) });
-    const core = new EngineCore(backend, { maxRunning: maxSequences, maxWaiting: opts.maxWaiting ?? 256 });
-    return new Engine(backend, core);
+    const backend = await LlamaBackend.load({
+      path,
+      threads,
+      contextSize,
+      maxSequences,
+      batchSize: Math.max(batchSize, maxSequences),
+      flashAttention: opts.flashAttention,
+    });
+    const tuner = opts.threads === undefined ? new ThreadTuner(threads) : undefined;
+    const core = new EngineCore(backend, { maxRunning: maxSequences, maxWaiting: opts.maxWaiting ?? 256 }, tuner);
+    return new Engine(backend, core, tuner);
   }
 
   get model(): ModelInfo {
@@ -93,8 +111,14 @@ export class Engine {
     return this.backend.kv;
   }
 
+  /** Threads of the last step (see `threadTuner` for the choice per batch size). */
   get threads(): number {
     return this.backend.threads;
+  }
+
+  /** "2" when fixed, "auto 1-2" when measured per batch size. */
+  get threadsDescription(): string {
+    return this.threadTuner ? `auto 1-${this.threadTuner.maxThreads}` : String(this.backend.threads);
   }
 
   /** Per-step figures (batch size, tokens, time) for metrics. */
