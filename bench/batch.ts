@@ -88,7 +88,9 @@ async function runSystem(sys: System, path: string, threads: number, n: number, 
 }
 
 async function runInferd(path: string, threads: number, n: number, ctx: number, load: Load): Promise<Result> {
-  const engine = await Engine.load({ model: path, threads, maxSequences: n, contextSize: ctx, batchSize: 512 });
+  // fixed threads like the others, unless INFERD_BENCH_AUTO_THREADS: then measured per batch size, up to `threads`
+  const auto = process.env.INFERD_BENCH_AUTO_THREADS !== undefined;
+  const engine = await Engine.load({ model: path, ...(auto ? { maxThreads: threads } : { threads }), maxSequences: n, contextSize: ctx, batchSize: 512 });
   const eos = engine.model.eosToken!;
   const ps = prompts(n, load.promptTokens, engine.model.vocabSize);
   const t0 = performance.now();
@@ -101,6 +103,7 @@ async function runInferd(path: string, threads: number, n: number, ctx: number, 
     }),
   );
   const wall = performance.now() - t0;
+  if (process.env.INFERD_BENCH_VERBOSE && engine.threadTuner) console.error(JSON.stringify(engine.threadTuner.snapshot()));
   await engine.dispose();
   const out = per.reduce((s, x) => s + x.outputTokens, 0);
   return { outTps: (out * 1000) / wall, ttft: per.map((s) => s.timeToFirstTokenMs), tpot: per.map((s) => s.timePerOutputTokenMs) };

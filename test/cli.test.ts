@@ -120,8 +120,15 @@ describe("inferd CLI", () => {
     assertOneLineError(await inferd(["pull", "hf:someone/repo/model.gguf"]), /offline/);
   });
 
-  it("models lists what the cache holds", async () => {
-    const r = await inferd(["models"]);
-    assert.equal(r.code, 0);
+  it("pull writes a synthetic model, models lists it, run generates with it", async () => {
+    const pulled = await inferd(["pull", "synthetic:smollm2-135m-q4_0"]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stdout.trim(), /synthetic-smollm2-135m-q4_0.*\.gguf$/);
+    const listed = await inferd(["models"]);
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, /synthetic:synthetic-smollm2-135m-q4_0\S*\s+\d+(\.\d+)? MB\s+Q4_0\s+llama/);
+    const run = await inferd(["run", "-m", "synthetic:smollm2-135m-q4_0", "-n", "8", "--ignore-eos", "--threads", "1", "hello"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /output 8 tokens/);
   });
 });

@@ -98,6 +98,28 @@ describe("Engine on stories260K", needsShared, () => {
     assert.equal(lp.logprob, lp.top[0]!.logprob);
   });
 
+  it("logit bias bans a token; penalties change a repetitive continuation", async () => {
+    const banned = await collect(engine.generate("", { temperature: 0, maxTokens: 1, logitBias: { 403: -100 } }));
+    assert.deepEqual(banned.tokens, [385], "the second most likely token (' One') comes first");
+    const plain = await collect(engine.generate("", { temperature: 0, maxTokens: 120 }));
+    const penalized = await collect(engine.generate("", { temperature: 0, maxTokens: 120, frequencyPenalty: 1.5, presencePenalty: 1 }));
+    assert.notEqual(penalized.text, plain.text);
+    const distinct = (t: number[]) => new Set(t).size;
+    assert.ok(distinct(penalized.tokens) > distinct(plain.tokens), "penalties make the output use more distinct tokens");
+    const repeat = await collect(engine.generate("", { temperature: 0, maxTokens: 120, repetitionPenalty: 1.5 }));
+    assert.notEqual(repeat.text, plain.text);
+  });
+
+  it("embeds inputs: normalized vectors, same input same vector", async () => {
+    const [a, b, c] = await engine.embed(["Lily went to the park", "Lily went to the park", "The big red ball"]);
+    assert.equal(a!.embedding.length, 64, "stories260K's embedding width");
+    const norm = Math.sqrt(a!.embedding.reduce((s, x) => s + x * x, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-6);
+    assert.deepEqual(a!.embedding, b!.embedding);
+    assert.notDeepEqual(a!.embedding, c!.embedding);
+    assert.equal(a!.tokens, engine.tokenize("Lily went to the park").length);
+  });
+
   it("16 concurrent greedy requests give exactly the tokens each gives alone", async () => {
     const prompts = Array.from({ length: 16 }, (_, i) => ["Once", "The dog", "Lily", "Tom", "A cat", "Sam", "One day", "Mia"][i % 8]! + " ".repeat(i >> 3) + (i >> 3 ? "and" : ""));
     const alone: number[][] = [];

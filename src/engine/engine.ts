@@ -26,6 +26,11 @@ export interface EngineOptions {
   contextSize?: number;
   /** Sequences served at once; default 8. Each holds a full context of KV (see KvLayout). */
   maxSequences?: number;
+  /**
+   * Sequences decoding at once, at most `maxSequences` (default: all of them). Past some batch
+   * size the kernels stop paying (BENCHMARKS.md): cap the running batch there, extra requests wait.
+   */
+  maxRunning?: number;
   /** Most tokens per decode step (the chunked-prefill budget); default 512. */
   batchSize?: number;
   /** Requests allowed to wait beyond the running ones; default 256. */
@@ -99,7 +104,7 @@ export class Engine {
       flashAttention: opts.flashAttention,
     });
     const tuner = opts.threads === undefined ? new ThreadTuner(threads) : undefined;
-    const core = new EngineCore(backend, { maxRunning: maxSequences, maxWaiting: opts.maxWaiting ?? 256 }, tuner);
+    const core = new EngineCore(backend, { maxRunning: Math.min(opts.maxRunning ?? maxSequences, maxSequences), maxWaiting: opts.maxWaiting ?? 256 }, tuner);
     return new Engine(backend, core, tuner);
   }
 
