@@ -22,6 +22,9 @@ export interface ModelInfo {
   chatTemplate: string | undefined;
   bosToken: number | undefined;
   eosToken: number | undefined;
+  /** Text of the BOS / EOS tokens (chat templates use them). */
+  bosText: string | undefined;
+  eosText: string | undefined;
   /** Whether tokenizing a prompt should start with BOS (the GGUF's add_bos_token). */
   addBos: boolean;
   /** True for embedding-only models (no token generation). */

@@ -381,6 +381,8 @@ function modelInfo(m: LlamaModel, path: string): ModelInfo {
     chatTemplate: meta.tokenizer?.chat_template,
     bosToken: m.tokens.bos ?? undefined,
     eosToken: m.tokens.eos ?? undefined,
+    bosText: m.tokens.bosString ?? undefined,
+    eosText: m.tokens.eosString ?? undefined,
     addBos: m.tokens.shouldPrependBosToken,
     embeddingOnly: !m.fileInsights.hasDecoder,
   };

@@ -4,11 +4,13 @@ import { resolveModel } from "../models/resolve.js";
 import { isInferdError } from "../util/errors.js";
 import { parseError } from "./args.js";
 import { RUN_HELP, runCommand } from "./run.js";
+import { serveCommand } from "./serve.js";
 
 const MAIN_HELP = `Usage: inferd <command> [options]
 
 Commands:
   run [PROMPT]     generate text from a prompt, streamed to stdout
+  serve            OpenAI- and Anthropic-compatible HTTP server
   models           list cached models (size, quantization)
   pull M           download (hf:...) or write (synthetic:...) a model into the cache
 
@@ -79,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "run":
         return await runCommand(rest);
+      case "serve":
+        return await serveCommand(rest);
       case "models":
         return await modelsCommand(rest);
       case "pull":

@@ -64,7 +64,13 @@ export type GenerateEvent =
       tokens: number[];
       logprobs?: TokenLogprobInfo[];
     }
-  | { type: "done"; finishReason: FinishReason; stats: GenerateStats };
+  | {
+      type: "done";
+      finishReason: FinishReason;
+      /** The stop string that ended generation (finishReason "stop"), if one did. */
+      stopSequence?: string;
+      stats: GenerateStats;
+    };
 
 export interface GenerateOptions {
   signal?: AbortSignal;
@@ -126,6 +132,11 @@ export class Engine {
     return this.threadTuner ? `auto 1-${this.threadTuner.maxThreads}` : String(this.backend.threads);
   }
 
+  /** Requests running (holding a sequence) and waiting in the queue now. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.core.scheduler.runningCount, waiting: this.core.scheduler.waitingCount };
+  }
+
   /** Per-step figures (batch size, tokens, time) for metrics. */
   onStep(fn: (s: StepStats) => void): void {
     this.core.onStep(fn);
@@ -155,7 +166,8 @@ export class Engine {
     const end = (reason: FinishReason) => {
       const rest = reason === "abort" ? "" : out.flush();
       if (rest.length > 0) queue.push({ type: "delta", text: rest, tokens: [] });
-      queue.push({ type: "done", finishReason: reason, stats: stats(seq!) });
+      const stopSequence = out.matchedStop;
+      queue.push({ type: "done", finishReason: reason, ...(stopSequence !== undefined ? { stopSequence } : {}), stats: stats(seq!) });
       queue.end();
     };
     const onEvent = (ev: CoreEvent) => {

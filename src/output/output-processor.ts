@@ -28,6 +28,8 @@ export class OutputProcessor {
   private readonly detok: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
   private stopped = false;
+  /** The stop string that ended generation, if one did. */
+  matchedStop: string | undefined;
 
   constructor(
     private readonly detokenize: (tokens: readonly number[]) => string,
@@ -43,7 +45,10 @@ export class OutputProcessor {
     const logprob = sample?.logprob === undefined ? undefined : this.logprobInfo(token, sample);
     if (this.stopped) return { text: "", stopped: true, logprob };
     const r = this.stops.push(this.detok.push(token));
-    if (r.kind === "stop") this.stopped = true;
+    if (r.kind === "stop") {
+      this.stopped = true;
+      this.matchedStop = r.stop;
+    }
     return { text: r.text, stopped: this.stopped, logprob };
   }
 
@@ -51,7 +56,12 @@ export class OutputProcessor {
   flush(): string {
     if (this.stopped) return "";
     const r = this.stops.push(this.detok.flush());
-    return r.text + (r.kind === "stop" ? "" : this.stops.flush());
+    if (r.kind === "stop") {
+      this.stopped = true;
+      this.matchedStop = r.stop;
+      return r.text;
+    }
+    return r.text + this.stops.flush();
   }
 
   private logprobInfo(token: number, sample: Sample): TokenLogprobInfo {

@@ -1,0 +1,97 @@
+import type { Server } from "node:http";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { serve } from "@hono/node-server";
+import { Engine } from "../engine/engine.js";
+import { createApp } from "../server/app.js";
+import { joinNegativeValues, numberFlag, parseError } from "./args.js";
+
+export const SERVE_HELP = `Usage: inferd serve [options]
+
+Serves models over an OpenAI-compatible API (/v1/chat/completions, /v1/completions,
+/v1/embeddings, /v1/models) and Anthropic's /v1/messages, plus /health and /metrics.
+
+Options:
+  -m, --model M          model to serve (repeatable; default: a small instruct model)
+      --host H           address to listen on (default 127.0.0.1)
+  -p, --port P           port (default 8080)
+      --threads N        llama.cpp threads (default: measured per batch size)
+  -c, --context N        context window per sequence (default: the model's, at most 4096)
+      --max-sequences N  requests decoding at once per model (default 8)
+      --max-queue N      waiting requests beyond which requests get 429 (default 256)
+      --api-key K        require this key (Authorization: Bearer K, or x-api-key)
+      --max-body N       largest request body in bytes (default 4194304)
+      --shutdown-timeout S   seconds to let streams finish on SIGTERM (default 10)
+  -h, --help             show this help
+`;
+
+/** The public id of a served model: what clients put in "model". */
+export function modelId(spec: string | undefined): string {
+  if (spec === undefined) return "default";
+  if (spec.startsWith("hf:") || spec.startsWith("synthetic:")) return spec;
+  return basename(spec).replace(/\.gguf$/i, "");
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  let parsed;
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout"]);
+  try {
+    parsed = parseArgs({
+      args: joinNegativeValues(argv, valued),
+      options: {
+        model: { type: "string", short: "m", multiple: true },
+        host: { type: "string" },
+        port: { type: "string", short: "p" },
+        threads: { type: "string" },
+        context: { type: "string", short: "c" },
+        "max-sequences": { type: "string" },
+        "max-queue": { type: "string" },
+        "api-key": { type: "string" },
+        "max-body": { type: "string" },
+        "shutdown-timeout": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw parseError(e);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const port = numberFlag("port", v.port, { integer: true, min: 0, max: 65535 }) ?? 8080;
+  const threads = numberFlag("threads", v.threads, { integer: true, min: 1 });
+  const contextSize = numberFlag("context", v.context, { integer: true, min: 1 });
+  const maxSequences = numberFlag("max-sequences", v["max-sequences"], { integer: true, min: 1 });
+  const maxWaiting = numberFlag("max-queue", v["max-queue"], { integer: true, min: 0 });
+  const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
+  const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
+
+  const engines = new Map<string, Engine>();
+  for (const spec of v.model ?? [undefined]) {
+    const engine = await Engine.load({ model: spec, threads, contextSize, maxSequences, maxWaiting, progress: true });
+    engines.set(modelId(spec), engine);
+  }
+  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes });
+  const host = v.host ?? "127.0.0.1";
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+      process.stderr.write(`[inferd] serving ${[...engines.keys()].join(", ")} on http://${host}:${info.port}\n`);
+      resolve(s as Server);
+    });
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.stderr.write("[inferd] shutting down: no new connections, letting running streams finish\n");
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      // streams still open after the deadline are cut: their generations abort and free KV
+      setTimeout(() => server.closeAllConnections(), shutdownSeconds * 1000).unref();
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  for (const e of engines.values()) await e.dispose();
+  return 0;
+}

@@ -1,0 +1,92 @@
+/**
+ * The HTTP API (hono): OpenAI- and Anthropic-compatible routes over the engines being served.
+ */
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import type { Engine } from "../index.js";
+import { messages } from "./anthropic.js";
+import type { ServedModel } from "./choices.js";
+import { anthropicError, HttpError, openAiError, toApiError, type ApiError } from "./errors.js";
+import { Metrics } from "./metrics.js";
+import { chatCompletions, completions, embeddings } from "./openai.js";
+import { chatCompletionRequest, completionRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
+
+export interface AppOptions {
+  /** Model id -> engine. The first is the default for clients that name none. */
+  engines: ReadonlyMap<string, Engine>;
+  /** Require `Authorization: Bearer <key>` (or Anthropic's `x-api-key`). */
+  apiKey?: string;
+  /** Largest request body in bytes (default 4 MiB); beyond it a 413. */
+  maxBodyBytes?: number;
+}
+
+export function createApp(opts: AppOptions) {
+  const metrics = new Metrics(opts.engines);
+  const served = new Map<string, ServedModel>();
+  for (const [id, engine] of opts.engines) {
+    served.set(id, { id, engine, record: (finish, stats) => metrics.record(id, finish, stats) });
+  }
+  const app = new Hono();
+  const isAnthropic = (c: Context) => c.req.path === "/v1/messages";
+  const fail = (c: Context, err: ApiError) => {
+    if (err.retryAfterSeconds !== undefined) c.header("Retry-After", String(err.retryAfterSeconds));
+    return c.json(isAnthropic(c) ? anthropicError(err) : openAiError(err), err.status as 400);
+  };
+
+  app.onError((e, c) => fail(c, toApiError(e)));
+  app.notFound((c) => fail(c, toApiError(new HttpError(404, `no route ${c.req.method} ${c.req.path}`))));
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
+
+  if (opts.apiKey !== undefined) {
+    const key = opts.apiKey;
+    app.use("/v1/*", async (c, next) => {
+      const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.header("x-api-key");
+      if (given !== key) return fail(c, { status: 401, type: "authentication_error", code: "invalid_api_key", param: null, message: "invalid or missing API key" });
+      await next();
+    });
+  }
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: opts.maxBodyBytes ?? 4 * 1024 * 1024,
+      onError: (c) => fail(c, { status: 413, type: "invalid_request_error", code: "request_too_large", param: null, message: `request body larger than ${opts.maxBodyBytes ?? 4 * 1024 * 1024} bytes` }),
+    }),
+  );
+
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: [...served.values()].map((m) => ({ id: m.id, object: "model", created: 0, owned_by: "inferd", max_model_len: m.engine.kv.cellsPerSequence })),
+    }),
+  );
+
+  const route = <S extends z.ZodType>(schema: S, handler: (c: Context, m: ServedModel, body: z.infer<S>) => Promise<Response>) =>
+    async (c: Context) => {
+      let raw: unknown;
+      try {
+        raw = await c.req.json();
+      } catch {
+        throw new HttpError(400, "the request body is not valid JSON");
+      }
+      const parsed = schema.safeParse(raw);
+      if (!parsed.success) {
+        const { param, message } = describeIssue(parsed.error);
+        throw new HttpError(400, message, "invalid_request_error", param);
+      }
+      const body = parsed.data as z.infer<S> & { model: string };
+      const model = served.get(body.model);
+      if (model === undefined) {
+        throw new HttpError(404, `the model "${body.model}" does not exist; served: ${[...served.keys()].join(", ")}`, "invalid_request_error", "model", "model_not_found");
+      }
+      return handler(c, model, body);
+    };
+
+  app.post("/v1/chat/completions", route(chatCompletionRequest, chatCompletions));
+  app.post("/v1/completions", route(completionRequest, completions));
+  app.post("/v1/embeddings", route(embeddingRequest, embeddings));
+  app.post("/v1/messages", route(messagesRequest, messages));
+  return app;
+}

@@ -1,0 +1,71 @@
+import { isInferdError, type InferdErrorKind } from "../util/errors.js";
+
+/** An error as the HTTP API reports it. */
+export interface ApiError {
+  status: number;
+  /** OpenAI's `type` ("invalid_request_error", ...). */
+  type: string;
+  code: string | null;
+  param: string | null;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+/** Thrown by handlers for request problems the engine never sees (bad JSON, unknown model). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = "invalid_request_error",
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS: Record<InferdErrorKind, [number, string, string | null]> = {
+  invalid_argument: [400, "invalid_request_error", null],
+  context_overflow: [400, "invalid_request_error", "context_length_exceeded"],
+  model_not_found: [404, "invalid_request_error", "model_not_found"],
+  invalid_model: [500, "server_error", null],
+  download_failed: [502, "server_error", null],
+  offline: [503, "server_error", null],
+  overloaded: [429, "server_overloaded", "overloaded"],
+  aborted: [499, "request_cancelled", null],
+  internal: [500, "server_error", null],
+};
+
+/** Maps anything thrown to a status and a message that never leaks a stack trace. */
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof HttpError) return { status: e.status, type: e.type, code: e.code, param: e.param, message: e.message };
+  if (isInferdError(e)) {
+    const [status, type, code] = STATUS[e.kind];
+    return {
+      status,
+      type,
+      code,
+      param: e.details.param ?? null,
+      message: status === 500 && e.kind === "internal" ? "internal server error" : e.message,
+      retryAfterSeconds: e.details.retryAfterSeconds,
+    };
+  }
+  return { status: 500, type: "server_error", code: null, param: null, message: "internal server error" };
+}
+
+/** OpenAI's error body. */
+export function openAiError(err: ApiError) {
+  return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
+}
+
+/** Anthropic's error body. */
+export function anthropicError(err: ApiError) {
+  const type =
+    err.status === 400 ? "invalid_request_error"
+    : err.status === 401 ? "authentication_error"
+    : err.status === 404 ? "not_found_error"
+    : err.status === 413 ? "request_too_large"
+    : err.status === 429 ? "rate_limit_error"
+    : "api_error";
+  return { type: "error", error: { type, message: err.message } };
+}

@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics (prom-client), named like vLLM's (`vllm:` becomes `inferd:`), so existing
+ * dashboards need only the prefix changed.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Engine, GenerateStats } from "../index.js";
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly promptTokens: Counter<"model_name">;
+  private readonly generationTokens: Counter<"model_name">;
+  private readonly requests: Counter<"model_name" | "finished_reason">;
+  private readonly ttft: Histogram<"model_name">;
+  private readonly itl: Histogram<"model_name">;
+  private readonly e2e: Histogram<"model_name">;
+  private readonly queue: Histogram<"model_name">;
+
+  constructor(engines: ReadonlyMap<string, Engine>) {
+    const registers = [this.registry];
+    new Gauge({
+      name: "inferd:num_requests_running",
+      help: "Requests holding a sequence in the running batch.",
+      labelNames: ["model_name"],
+      registers,
+      collect() {
+        for (const [name, e] of engines) this.set({ model_name: name }, e.load.running);
+      },
+    });
+    new Gauge({
+      name: "inferd:num_requests_waiting",
+      help: "Requests waiting for a sequence.",
+      labelNames: ["model_name"],
+      registers,
+      collect() {
+        for (const [name, e] of engines) this.set({ model_name: name }, e.load.waiting);
+      },
+    });
+    this.promptTokens = new Counter({ name: "inferd:prompt_tokens_total", help: "Prompt tokens received.", labelNames: ["model_name"], registers });
+    this.generationTokens = new Counter({ name: "inferd:generation_tokens_total", help: "Tokens generated.", labelNames: ["model_name"], registers });
+    this.requests = new Counter({ name: "inferd:request_success_total", help: "Finished requests by finish reason.", labelNames: ["model_name", "finished_reason"], registers });
+    const h = (name: string, help: string) => new Histogram({ name, help, labelNames: ["model_name"], buckets: LATENCY_BUCKETS, registers });
+    this.ttft = h("inferd:time_to_first_token_seconds", "Time from arrival to the first generated token.");
+    this.itl = h("inferd:inter_token_latency_seconds", "Mean time between generated tokens, per request.");
+    this.e2e = h("inferd:e2e_request_latency_seconds", "Time from arrival to the last token.");
+    this.queue = h("inferd:request_queue_time_seconds", "Time waiting before the first token was computed.");
+  }
+
+  /** Records a finished generation (every choice of every request, aborted ones too). */
+  record(model: string, finishReason: string, s: GenerateStats): void {
+    const l = { model_name: model };
+    this.promptTokens.inc(l, s.promptTokens);
+    this.generationTokens.inc(l, s.outputTokens);
+    this.requests.inc({ model_name: model, finished_reason: finishReason });
+    if (s.outputTokens > 0) this.ttft.observe(l, s.timeToFirstTokenMs / 1000);
+    if (s.outputTokens > 1) this.itl.observe(l, s.timePerOutputTokenMs / 1000);
+    this.e2e.observe(l, s.totalMs / 1000);
+    this.queue.observe(l, s.queueMs / 1000);
+  }
+}

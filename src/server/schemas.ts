@@ -1,0 +1,94 @@
+/**
+ * Request schemas (zod): the wire shapes of OpenAI's and Anthropic's APIs. Unknown fields are
+ * ignored, as those APIs' compatible servers do; known fields of the wrong type or out of range
+ * are a 400 naming the field.
+ */
+import { z } from "zod";
+
+const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
+const content = z.union([z.string(), z.array(textPart), z.null()]);
+
+const toolCall = z.looseObject({
+  id: z.string(),
+  type: z.literal("function"),
+  function: z.looseObject({ name: z.string(), arguments: z.string() }),
+});
+
+const message = z.looseObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+  content: content.optional(),
+  name: z.string().optional(),
+  tool_calls: z.array(toolCall).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+const stop = z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional();
+
+/** Sampling fields shared by chat and text completions. */
+const sampling = {
+  model: z.string(),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  n: z.number().int().min(1).max(16).nullable().optional(),
+  stop,
+  seed: z.number().int().min(0).max(2 ** 32 - 1).nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logit_bias: z.record(z.string().regex(/^\d+$/), z.number().min(-100).max(100)).nullable().optional(),
+  user: z.string().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  // llama.cpp / vLLM extensions
+  top_k: z.number().int().min(0).optional(),
+  min_p: z.number().min(0).max(1).optional(),
+  repetition_penalty: z.number().gt(0).optional(),
+  ignore_eos: z.boolean().optional(),
+  priority: z.number().int().optional(),
+};
+
+export const chatCompletionRequest = z.looseObject({
+  ...sampling,
+  messages: z.array(message).min(1),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
+
+export const completionRequest = z.looseObject({
+  ...sampling,
+  prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.string()).length(1)]),
+  echo: z.boolean().nullable().optional(),
+  logprobs: z.number().int().min(0).max(5).nullable().optional(),
+});
+export type CompletionRequest = z.infer<typeof completionRequest>;
+
+export const embeddingRequest = z.looseObject({
+  model: z.string(),
+  input: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0)).min(1)).min(1)]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  user: z.string().optional(),
+});
+export type EmbeddingRequest = z.infer<typeof embeddingRequest>;
+
+const anthropicText = z.looseObject({ type: z.literal("text"), text: z.string() });
+export const messagesRequest = z.looseObject({
+  model: z.string(),
+  max_tokens: z.number().int().min(1),
+  messages: z.array(z.looseObject({ role: z.enum(["user", "assistant"]), content: z.union([z.string(), z.array(anthropicText)]) })).min(1),
+  system: z.union([z.string(), z.array(anthropicText)]).optional(),
+  stop_sequences: z.array(z.string()).optional(),
+  temperature: z.number().min(0).max(1).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  top_k: z.number().int().min(0).optional(),
+  stream: z.boolean().optional(),
+});
+export type MessagesRequest = z.infer<typeof messagesRequest>;
+
+/** The first problem of a failed parse, as "param" and a one-line message. */
+export function describeIssue(error: z.ZodError): { param: string; message: string } {
+  const issue = error.issues[0]!;
+  const param = issue.path.map(String).join(".") || "body";
+  return { param, message: `invalid ${param}: ${issue.message}` };
+}
