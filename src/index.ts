@@ -4,7 +4,7 @@ export type { EngineOptions, GenerateEvent, GenerateOptions, GenerateStats } fro
 export type { GenerateParams } from "./engine/params.js";
 export type { FinishReason } from "./engine/sequence.js";
 export type { StepStats } from "./engine/engine-core.js";
-export type { ModelInfo, KvLayout } from "./backend/backend.js";
+export type { ModelInfo, KvLayout, GrammarSpec } from "./backend/backend.js";
 export type { TokenLogprobInfo } from "./output/output-processor.js";
 export { InferdError, isInferdError } from "./util/errors.js";
 export type { InferdErrorKind } from "./util/errors.js";

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
+import { Ajv } from "ajv";
 import { serve } from "@hono/node-server";
 import OpenAI from "openai";
 import { Engine } from "../src/index.js";
@@ -98,6 +99,75 @@ describe("inferd serve", needsShared, () => {
     const s = await openai.completions.create({ model: "stories260K", prompt: "", max_tokens: 200, temperature: 0, stop: ["park", "ball"] });
     assert.equal(s.choices[0]!.text, storiesReference().split("park")[0]);
     assert.equal(s.choices[0]!.finish_reason, "stop");
+  });
+
+  it("response_format json_schema: the output parses and validates", async () => {
+    const schema = {
+      type: "object",
+      properties: { color: { enum: ["red", "green", "blue"] }, happy: { type: "boolean" }, count: { type: "integer" } },
+      required: ["color", "happy", "count"],
+      additionalProperties: false,
+    };
+    const validate = new Ajv().compile(schema);
+    for (const seed of [1, 2, 3]) {
+      const r = await openai.chat.completions.create({
+        model: "chat",
+        messages: [{ role: "user", content: "a color please" }],
+        max_tokens: 100,
+        seed,
+        response_format: { type: "json_schema", json_schema: { name: "pick", schema, strict: true } },
+      });
+      const text = r.choices[0]!.message.content!;
+      assert.equal(r.choices[0]!.finish_reason, "stop", text);
+      assert.ok(validate(JSON.parse(text)), `${text}: ${JSON.stringify(validate.errors)}`);
+    }
+    // on the real model too, through /v1/completions (an extension vLLM also has)
+    const s = await openai.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 100, temperature: 0, response_format: { type: "json_schema", json_schema: { name: "pick", schema } } } as never);
+    assert.ok(validate(JSON.parse(s.choices[0]!.text)), s.choices[0]!.text);
+  });
+
+  it("response_format json_object: a JSON object", async () => {
+    const r = await openai.completions.create({ model: "stories260K", prompt: "", max_tokens: 60, temperature: 0, response_format: { type: "json_object" } } as never);
+    assert.match(r.choices[0]!.text, /^\{/);
+    assert.ok(r.choices[0]!.text.length > 1);
+  });
+
+  const weather = {
+    type: "function" as const,
+    function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { enum: ["Paris", "Oslo"] }, days: { type: "integer" } } } },
+  };
+  const clock = { type: "function" as const, function: { name: "get_time", parameters: { type: "object", properties: { zone: { enum: ["UTC", "CET"] } } } } };
+
+  it("tools: a forced call comes back as tool_calls, and the result goes back in a tool message", async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "weather in Paris?" }];
+    const r = await openai.chat.completions.create({ model: "chat", messages, tools: [weather, clock], tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 80, seed: 1 });
+    const choice = r.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    assert.equal(choice.message.content, null);
+    const call = choice.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    assert.equal(call.type, "function");
+    assert.match(call.id, /^call_/);
+    assert.equal(call.function.name, "get_weather");
+    const args = JSON.parse(call.function.arguments);
+    assert.ok(["Paris", "Oslo"].includes(args.city) && Number.isInteger(args.days), call.function.arguments);
+    // the round trip: the assistant's call and the tool's answer render through the template
+    messages.push(choice.message as OpenAI.ChatCompletionMessageParam, { role: "tool", tool_call_id: call.id, content: "sunny, 21C" });
+    const r2 = await openai.chat.completions.create({ model: "chat", messages, tools: [weather, clock], max_tokens: 8, seed: 1 });
+    assert.ok(r2.usage!.prompt_tokens > r.usage!.prompt_tokens + 10, "the call and its result are in the prompt");
+    assert.ok(["stop", "length", "tool_calls"].includes(r2.choices[0]!.finish_reason));
+  });
+
+  it("tools: tool_choice required, streamed, delivers one call the SDK can assemble", async () => {
+    const stream = openai.chat.completions.stream({ model: "chat", messages: [{ role: "user", content: "time?" }], tools: [weather, clock], tool_choice: "required", max_tokens: 80, seed: 2 });
+    const final = await stream.finalChatCompletion();
+    const choice = final.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    const call = choice.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    assert.ok(["get_weather", "get_time"].includes(call.function.name));
+    assert.equal(typeof JSON.parse(call.function.arguments), "object");
+    const bad = await fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: "x" }], tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }) });
+    assert.equal(bad.status, 400);
+    assert.equal((await json(bad)).error.param, "tool_choice");
   });
 
   it("a model without a chat template gets a clear 400 on chat", async () => {

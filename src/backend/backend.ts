@@ -59,6 +59,22 @@ export interface SamplerConfig {
   seed: number;
   /** Report the chosen token's logprob plus this many top alternatives; undefined: none. */
   logprobs: number | undefined;
+  /** A compiled grammar (from `Backend.compileGrammar`) the sampled text must follow. */
+  grammar?: CompiledGrammar;
+}
+
+/**
+ * A formal language sampled text must follow (constrained decoding). The JSON forms may sit
+ * between literal `prefix` and `suffix` text (a tool call's `<tool_call>` markup, say).
+ */
+export type GrammarSpec =
+  | { type: "json_object"; prefix?: string; suffix?: string }
+  | { type: "json_schema"; schema: Record<string, unknown>; prefix?: string; suffix?: string }
+  | { type: "gbnf"; grammar: string };
+
+/** A grammar in the backend's own form, checked when the request arrived. */
+export interface CompiledGrammar {
+  readonly source: string;
 }
 
 /** One sequence's share of a step. */
@@ -111,8 +127,19 @@ export interface Backend {
   /** End-of-generation token (EOS, EOT, im_end...). */
   isEog(token: number): boolean;
 
-  /** Called when a sequence id is given to a request: sets up its sampler. */
-  openSequence(seq: number, sampler: SamplerConfig): void;
+  /**
+   * Compiles a grammar for `SamplerConfig.grammar`. Called when a request arrives, before it is
+   * queued, so a bad grammar or schema is the request's error at once (InferdError
+   * "invalid_argument").
+   */
+  compileGrammar(spec: GrammarSpec): Promise<CompiledGrammar>;
+
+  /**
+   * Called when a sequence id is given to a request: sets up its sampler. `generated` holds the
+   * tokens it already generated (a preempted request coming back): stateful samplers such as a
+   * grammar replay them.
+   */
+  openSequence(seq: number, sampler: SamplerConfig, generated?: readonly number[]): void;
   /** Drop KV cells from `fromPos` on (all of them when 0) so the sequence can be recomputed. */
   truncateSequence(seq: number, fromPos: number): void;
   /** Called when a request leaves the sequence id: frees its KV cells and sampler. */

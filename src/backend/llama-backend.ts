@@ -14,6 +14,8 @@ import { getLlama, GgufFileType, LlamaLogLevel, type Llama, type LlamaModel } fr
 import { InferdError } from "../util/errors.js";
 import type {
   Backend,
+  CompiledGrammar,
+  GrammarSpec,
   KvLayout,
   ModelInfo,
   Sample,
@@ -90,6 +92,8 @@ export class LlamaBackend implements Backend {
   private rawSampler: AddonSampler | undefined;
   /** A one-sequence context with embeddings on, made on first use. */
   private embedCtx: AddonContext | undefined;
+  /** Parsed grammars by GBNF text: requests with the same schema share one. */
+  private readonly grammars = new Map<string, AddonGrammar>();
 
   private constructor(
     private readonly bindings: BindingModule,
@@ -173,7 +177,7 @@ export class LlamaBackend implements Backend {
     return this.addonModel.isEogToken(token);
   }
 
-  openSequence(seq: number, config: SamplerConfig): void {
+  openSequence(seq: number, config: SamplerConfig, generated: readonly number[] = []): void {
     this.closeSampler(seq);
     const native = new this.bindings.AddonSampler(this.addonModel);
     const penalties = config.repetitionPenalty !== 1 || config.presencePenalty !== 0 || config.frequencyPenalty !== 0;
@@ -193,6 +197,12 @@ export class LlamaBackend implements Backend {
       nativeConfig.repeatPenaltyMaxTokens = config.penaltyWindow;
       nativeConfig.repeatPenaltyTokens = new Uint32Array(0);
     }
+    if (config.grammar !== undefined) {
+      const state = new this.bindings.AddonGrammarEvaluationState(this.addonModel, this.parsedGrammar(config.grammar.source));
+      for (const t of generated) if (!this.addonModel.isEogToken(t)) this.bindings.AddonSampler.acceptGrammarEvaluationStateToken(state, t);
+      // sampleToken advances this state with every token it picks
+      nativeConfig.grammarEvaluationState = state;
+    }
     if (config.logitBias.size > 0) {
       nativeConfig.tokenBiasKeys = Uint32Array.from(config.logitBias.keys());
       // -Infinity bans a token; the addon takes a float weight added to the logit
@@ -200,6 +210,25 @@ export class LlamaBackend implements Backend {
     }
     native.applyConfig(nativeConfig);
     this.samplers.set(seq, { native, config, nativeConfig, penalties });
+  }
+
+  async compileGrammar(spec: GrammarSpec): Promise<CompiledGrammar> {
+    const source = await gbnfFor(await llamaInstance(), spec);
+    this.parsedGrammar(source);
+    return { source };
+  }
+
+  private parsedGrammar(source: string): AddonGrammar {
+    let g = this.grammars.get(source);
+    if (g === undefined) {
+      try {
+        g = new this.bindings.AddonGrammar(source, { addonExports: this.bindings, rootRuleName: "root" });
+      } catch (e) {
+        throw new InferdError("invalid_argument", `invalid grammar: ${firstLine(e)}`, { param: "grammar" });
+      }
+      this.grammars.set(source, g);
+    }
+    return g;
   }
 
   truncateSequence(seq: number, fromPos: number): void {
@@ -335,7 +364,10 @@ interface AddonContext {
   setThreads(threads: number): void;
   getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
 }
+type AddonGrammar = { readonly __brand: "AddonGrammar" };
+type AddonGrammarEvaluationState = { readonly __brand: "AddonGrammarEvaluationState" };
 interface AddonSamplerConfig {
+  grammarEvaluationState?: AddonGrammarEvaluationState;
   temperature?: number;
   minP?: number;
   topK?: number;
@@ -356,7 +388,12 @@ interface AddonSampler {
 /** The addon's classes, from `Llama._bindings`. */
 export interface BindingModule {
   AddonContext: new (model: AddonModel, params: Record<string, unknown>) => AddonContext;
-  AddonSampler: new (model: AddonModel) => AddonSampler;
+  AddonSampler: {
+    new (model: AddonModel): AddonSampler;
+    acceptGrammarEvaluationStateToken(state: AddonGrammarEvaluationState, token: number): void;
+  };
+  AddonGrammar: new (source: string, params: { addonExports: BindingModule; rootRuleName: string }) => AddonGrammar;
+  AddonGrammarEvaluationState: new (model: AddonModel, grammar: AddonGrammar) => AddonGrammarEvaluationState;
   getIsArchSupported(architecture: string): boolean;
 }
 
@@ -426,6 +463,51 @@ async function readArchitecture(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * GBNF text for a grammar spec. JSON schemas go through node-llama-cpp's converter (public
+ * API), whose root rule ends in four newlines it uses as a stop trigger: we cut those so the
+ * grammar is complete right after the JSON and only end-of-generation can follow.
+ */
+async function gbnfFor(llama: Llama, spec: GrammarSpec): Promise<string> {
+  let json: string;
+  switch (spec.type) {
+    case "gbnf":
+      return spec.grammar;
+    case "json_object":
+      json = (await llama.getGrammarFor("json")).grammar;
+      break;
+    case "json_schema":
+      try {
+        json = (await llama.createGrammarForJsonSchema(spec.schema as never)).grammar;
+      } catch (e) {
+        throw new InferdError("invalid_argument", `unsupported JSON schema: ${firstLine(e)}`, { param: "response_format" });
+      }
+      json = finiteNumbers(json.replace(/^(root ::= .*?) "(\\n){4}" \[\\n\]\*$/m, "$1"));
+      break;
+    default:
+      throw new InferdError("invalid_argument", `unknown grammar type ${JSON.stringify((spec as { type: unknown }).type)}`);
+  }
+  if (spec.prefix === undefined && spec.suffix === undefined) return json;
+  // the JSON's own root becomes a rule between the literal prefix and suffix
+  const wrapped = json.replace(/^root ::= /m, "json-body ::= ");
+  return `root ::= ${gbnfLiteral(spec.prefix ?? "")} json-body ${gbnfLiteral(spec.suffix ?? "")}\n${wrapped}`;
+}
+
+/**
+ * The converter lets numbers carry 16-digit exponents, so an "integer" like -700e1636 parses as
+ * -Infinity and fails the schema it was sampled for: integers get no exponent, and other
+ * numbers at most two exponent digits (finite in a double).
+ */
+function finiteNumbers(gbnf: string): string {
+  const exponent = ' ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?';
+  return gbnf.replace(/^(integer-number-rule ::= .*)$/m, (line) => line.replace(exponent, "")).replace(/^(fractional-number-rule ::= .*)$/m, (line) => line.replace(exponent, ' ([eE] [-+]? [0-9]{1,2})?'));
+}
+
+/** A GBNF string literal ("" matches nothing). */
+function gbnfLiteral(text: string): string {
+  return JSON.stringify(text);
 }
 
 function firstLine(e: unknown): string {

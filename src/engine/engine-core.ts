@@ -116,7 +116,7 @@ export class EngineCore {
 
   private async step(plan: SchedulerOutput): Promise<void> {
     for (const seq of plan.free) this.backend.closeSequence(seq);
-    for (const o of plan.open) this.backend.openSequence(o.seq, o.sampler);
+    for (const o of plan.open) this.backend.openSequence(o.seq, o.sampler, o.generated);
     if (plan.items.length === 0) {
       if (plan.free.length === 0 && plan.open.length === 0 && this.scheduler.runningCount === 0) {
         throw new InferdError("internal", "scheduler made no progress with requests waiting");

@@ -158,6 +158,11 @@ export class Engine {
   async *generate(input: string | readonly number[], params: GenerateParams = {}, opts: GenerateOptions = {}): AsyncGenerator<GenerateEvent, void, undefined> {
     const resolved = resolveParams(params);
     const prompt = this.promptTokens(input);
+    if (params.grammar !== undefined) {
+      resolved.sampler.grammar = await this.backend.compileGrammar(params.grammar);
+      // a finished grammar allows nothing but end-of-generation
+      resolved.stopAtEog = true;
+    }
     const queue = new AsyncQueue<GenerateEvent>();
     const bos = this.model.bosToken;
     const context = prompt.slice(-6).filter((t) => t !== bos);

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import type { SamplerConfig } from "../backend/backend.js";
+import type { GrammarSpec, SamplerConfig } from "../backend/backend.js";
 import { InferdError } from "../util/errors.js";
 
 /** Per-request generation settings (OpenAI's meanings, camelCase). All optional. */
@@ -32,6 +32,8 @@ export interface GenerateParams {
   ignoreEos?: boolean;
   /** Scheduling priority: higher first, FIFO within one. */
   priority?: number;
+  /** Constrain the output to a grammar (JSON, a JSON schema, GBNF). Generation then always stops at end-of-generation. */
+  grammar?: GrammarSpec;
 }
 
 /** Validated settings: what the scheduler and the output processor need. */

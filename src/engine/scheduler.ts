@@ -22,8 +22,8 @@ export interface SchedulerConfig {
 export interface SchedulerOutput extends StepPlan {
   /** Slots whose KV and sampler must be freed first (finished, aborted, preempted). */
   free: number[];
-  /** Slots given to sequences this step: open their samplers. */
-  open: { seq: number; sampler: SamplerConfig }[];
+  /** Slots given to sequences this step: open their samplers (replaying what they generated before a preemption). */
+  open: { seq: number; sampler: SamplerConfig; generated: readonly number[] }[];
   /** The sequence behind each plan item. */
   sequences: Sequence[];
 }
@@ -161,7 +161,7 @@ export class Scheduler {
       seq.status = "running";
       seq.times.scheduled ??= this.now();
       this.running.push(seq);
-      out.open.push({ seq: seq.slot, sampler: seq.sampler });
+      out.open.push({ seq: seq.slot, sampler: seq.sampler, generated: seq.output() });
       budget -= this.add(out, seq, n);
     }
     out.free = this.pendingFree;

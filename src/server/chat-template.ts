@@ -1,6 +1,7 @@
 import { Template } from "@huggingface/jinja";
 import type { ModelInfo } from "../backend/backend.js";
 import { HttpError } from "./errors.js";
+import { toolsSystemPrompt, type ToolDefinition } from "./tool-calls.js";
 
 /** A chat message after normalization (content parts joined into text). */
 export interface ChatMessage {
@@ -20,7 +21,7 @@ const cache = new Map<string, Template>();
 export function renderChat(
   model: ModelInfo,
   messages: ChatMessage[],
-  opts: { tools?: unknown[]; addGenerationPrompt?: boolean } = {},
+  opts: { tools?: readonly ToolDefinition[]; addGenerationPrompt?: boolean } = {},
 ): string {
   const source = model.chatTemplate;
   if (source === undefined) {
@@ -31,15 +32,36 @@ export function renderChat(
     tpl = new Template(source);
     cache.set(source, tpl);
   }
+  const tools = opts.tools && opts.tools.length > 0 ? opts.tools : undefined;
+  if (tools !== undefined && !/\btools\b/.test(source)) messages = withToolsInSystem(messages, tools);
   try {
     return tpl.render({
-      messages,
+      // templates written for transformers expect a call's arguments as an object, not a string
+      messages: messages.map((m) => (m.tool_calls ? { ...m, tool_calls: m.tool_calls.map(argumentsAsObject) } : m)),
       add_generation_prompt: opts.addGenerationPrompt ?? true,
       bos_token: model.bosText ?? "",
       eos_token: model.eosText ?? "",
-      ...(opts.tools && opts.tools.length > 0 ? { tools: opts.tools } : {}),
+      ...(tools !== undefined ? { tools } : {}),
     });
   } catch (e) {
     throw new HttpError(400, `the chat template cannot render these messages: ${e instanceof Error ? e.message : String(e)}`, "invalid_request_error", "messages");
   }
+}
+
+/** Puts the tool descriptions in the system message (made first when there is none). */
+function withToolsInSystem(messages: ChatMessage[], tools: readonly ToolDefinition[]): ChatMessage[] {
+  const prompt = toolsSystemPrompt(tools);
+  const first = messages[0];
+  if (first?.role === "system") return [{ ...first, content: `${first.content}\n\n${prompt}` }, ...messages.slice(1)];
+  return [{ role: "system", content: prompt }, ...messages];
+}
+
+function argumentsAsObject(call: NonNullable<ChatMessage["tool_calls"]>[number]) {
+  let args: unknown = call.function.arguments;
+  try {
+    args = JSON.parse(call.function.arguments);
+  } catch {
+    // not JSON: the template gets the string as the client sent it
+  }
+  return { ...call, function: { ...call.function, arguments: args } };
 }

@@ -47,9 +47,38 @@ const sampling = {
   priority: z.number().int().optional(),
 };
 
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+/** `response_format`: free text, any JSON object, or JSON following a schema. */
+const responseFormat = z
+  .discriminatedUnion("type", [
+    z.looseObject({ type: z.literal("text") }),
+    z.looseObject({ type: z.literal("json_object") }),
+    z.looseObject({
+      type: z.literal("json_schema"),
+      json_schema: z.looseObject({ name: z.string().optional(), schema: jsonSchemaObject.optional(), strict: z.boolean().nullable().optional() }),
+    }),
+  ])
+  .nullable()
+  .optional();
+
+const tool = z.looseObject({
+  type: z.literal("function"),
+  function: z.looseObject({ name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/), description: z.string().optional(), parameters: jsonSchemaObject.optional() }),
+});
+
+const toolChoice = z
+  .union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) })])
+  .nullable()
+  .optional();
+
 export const chatCompletionRequest = z.looseObject({
   ...sampling,
   messages: z.array(message).min(1),
+  response_format: responseFormat,
+  tools: z.array(tool).nullable().optional(),
+  tool_choice: toolChoice,
+  parallel_tool_calls: z.boolean().nullable().optional(),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
@@ -60,6 +89,8 @@ export const completionRequest = z.looseObject({
   ...sampling,
   prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.string()).length(1)]),
   echo: z.boolean().nullable().optional(),
+  // an extension (vLLM and llama-server take it too): constrained output on plain completions
+  response_format: responseFormat,
   logprobs: z.number().int().min(0).max(5).nullable().optional(),
 });
 export type CompletionRequest = z.infer<typeof completionRequest>;

@@ -1,0 +1,147 @@
+/**
+ * Function calling in the Hermes format that Qwen2.5, SmolLM3, Hermes and most open chat
+ * templates use: the model writes `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`.
+ * `tool_choice: "required"` or a named function constrains sampling with a grammar so the call
+ * always parses; `"auto"` lets the model choose and parses what it wrote.
+ */
+import { randomUUID } from "node:crypto";
+import type { GrammarSpec } from "../backend/backend.js";
+
+export const TOOL_CALL_OPEN = "<tool_call>";
+export const TOOL_CALL_CLOSE = "</tool_call>";
+
+/** An OpenAI tool definition (`tools[]`). */
+export interface ToolDefinition {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/** OpenAI's `tool_choice`. */
+export type ToolChoice = "none" | "auto" | "required" | { type: "function"; function: { name: string } };
+
+/** A call the model made, as OpenAI returns it. */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/**
+ * The grammar that forces a call: any of the tools for "required", the named one otherwise;
+ * undefined when the model may answer freely.
+ */
+export function toolCallGrammar(tools: readonly ToolDefinition[], choice: ToolChoice): GrammarSpec | undefined {
+  if (choice === "none" || choice === "auto") return undefined;
+  const chosen = choice === "required" ? tools : tools.filter((t) => t.function.name === choice.function.name);
+  const calls = chosen.map((t) => ({
+    type: "object",
+    properties: {
+      name: { const: t.function.name },
+      arguments: t.function.parameters ?? { type: "object", properties: {} },
+    },
+  }));
+  const schema = calls.length === 1 ? calls[0]! : { oneOf: calls };
+  return { type: "json_schema", schema, prefix: `${TOOL_CALL_OPEN}\n`, suffix: `\n${TOOL_CALL_CLOSE}` };
+}
+
+/** Parses the JSON between the markers; undefined when it is not a call. */
+export function parseToolCall(body: string): ToolCall | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const { name, arguments: args } = v as { name?: unknown; arguments?: unknown };
+  if (typeof name !== "string") return undefined;
+  return {
+    id: `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`,
+    type: "function",
+    function: { name, arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) },
+  };
+}
+
+/** What a piece of generated text turned into. */
+export interface Extracted {
+  content: string;
+  calls: ToolCall[];
+}
+
+/**
+ * Splits streamed text into content and tool calls. Text that could be the start of
+ * `<tool_call>` is held back until it is known not to be, so markup never leaks into content;
+ * a block that does not parse as a call is given back as content.
+ */
+export class ToolCallExtractor {
+  private pending = "";
+  private inCall = false;
+  /** Calls found so far. */
+  readonly calls: ToolCall[] = [];
+
+  push(text: string): Extracted {
+    this.pending += text;
+    let content = "";
+    const calls: ToolCall[] = [];
+    for (;;) {
+      if (!this.inCall) {
+        const at = this.pending.indexOf(TOOL_CALL_OPEN);
+        if (at < 0) {
+          const keep = partialSuffix(this.pending, TOOL_CALL_OPEN);
+          content += this.pending.slice(0, this.pending.length - keep);
+          this.pending = this.pending.slice(this.pending.length - keep);
+          break;
+        }
+        content += this.pending.slice(0, at);
+        this.pending = this.pending.slice(at + TOOL_CALL_OPEN.length);
+        this.inCall = true;
+      }
+      const end = this.pending.indexOf(TOOL_CALL_CLOSE);
+      if (end < 0) break;
+      const body = this.pending.slice(0, end);
+      this.pending = this.pending.slice(end + TOOL_CALL_CLOSE.length);
+      this.inCall = false;
+      const call = parseToolCall(body.trim());
+      if (call !== undefined) calls.push(call);
+      else content += TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE;
+    }
+    this.calls.push(...calls);
+    // whitespace between calls is the format's, not the assistant's words
+    if (this.calls.length > 0 && content.trim() === "") content = "";
+    return { content, calls };
+  }
+
+  /** The end of generation: an unfinished block may still be a whole call (the close tag was a stop string). */
+  flush(): Extracted {
+    const rest = this.pending;
+    this.pending = "";
+    if (!this.inCall) return { content: this.calls.length > 0 && rest.trim() === "" ? "" : rest, calls: [] };
+    this.inCall = false;
+    const call = parseToolCall(rest.trim());
+    if (call === undefined) return { content: TOOL_CALL_OPEN + rest, calls: [] };
+    this.calls.push(call);
+    return { content: "", calls: [call] };
+  }
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of `marker`. */
+function partialSuffix(text: string, marker: string): number {
+  for (let n = Math.min(marker.length - 1, text.length); n > 0; n--) {
+    if (text.endsWith(marker.slice(0, n))) return n;
+  }
+  return 0;
+}
+
+/**
+ * A system prompt describing the tools in the Hermes format, for chat templates that know
+ * nothing of tools (they would silently drop them).
+ */
+export function toolsSystemPrompt(tools: readonly ToolDefinition[]): string {
+  return (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n" +
+    tools.map((t) => JSON.stringify(t)).join("\n") +
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
+    `${TOOL_CALL_OPEN}${TOOL_CALL_CLOSE} XML tags:\n${TOOL_CALL_OPEN}\n{"name": <function-name>, "arguments": <args-json-object>}\n${TOOL_CALL_CLOSE}`
+  );
+}
