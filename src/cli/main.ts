@@ -5,12 +5,14 @@ import { isInferdError } from "../util/errors.js";
 import { parseError } from "./args.js";
 import { RUN_HELP, runCommand } from "./run.js";
 import { serveCommand } from "./serve.js";
+import { benchCommand } from "./bench.js";
 
 const MAIN_HELP = `Usage: inferd <command> [options]
 
 Commands:
   run [PROMPT]     generate text from a prompt, streamed to stdout
   serve            OpenAI- and Anthropic-compatible HTTP server
+  bench serve      load-test any OpenAI-compatible server (TTFT, TPOT, ITL, throughput)
   models           list cached models (size, quantization)
   pull M           download (hf:...) or write (synthetic:...) a model into the cache
 
@@ -83,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case "serve":
         return await serveCommand(rest);
+      case "bench":
+        return await benchCommand(rest);
       case "models":
         return await modelsCommand(rest);
       case "pull":

@@ -76,6 +76,8 @@ export interface Extracted {
 export class ToolCallExtractor {
   private pending = "";
   private inCall = false;
+  /** Trailing whitespace of the content so far: dropped if a call follows it. */
+  private space = "";
   /** Calls found so far. */
   readonly calls: ToolCall[] = [];
 
@@ -88,11 +90,12 @@ export class ToolCallExtractor {
         const at = this.pending.indexOf(TOOL_CALL_OPEN);
         if (at < 0) {
           const keep = partialSuffix(this.pending, TOOL_CALL_OPEN);
-          content += this.pending.slice(0, this.pending.length - keep);
+          content += this.text(this.pending.slice(0, this.pending.length - keep));
           this.pending = this.pending.slice(this.pending.length - keep);
           break;
         }
-        content += this.pending.slice(0, at);
+        content += this.text(this.pending.slice(0, at));
+        this.space = ""; // whitespace around calls is the format's, not the assistant's words
         this.pending = this.pending.slice(at + TOOL_CALL_OPEN.length);
         this.inCall = true;
       }
@@ -103,11 +106,9 @@ export class ToolCallExtractor {
       this.inCall = false;
       const call = parseToolCall(body.trim());
       if (call !== undefined) calls.push(call);
-      else content += TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE;
+      else content += this.text(TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE);
     }
     this.calls.push(...calls);
-    // whitespace between calls is the format's, not the assistant's words
-    if (this.calls.length > 0 && content.trim() === "") content = "";
     return { content, calls };
   }
 
@@ -115,12 +116,25 @@ export class ToolCallExtractor {
   flush(): Extracted {
     const rest = this.pending;
     this.pending = "";
-    if (!this.inCall) return { content: this.calls.length > 0 && rest.trim() === "" ? "" : rest, calls: [] };
-    this.inCall = false;
-    const call = parseToolCall(rest.trim());
-    if (call === undefined) return { content: TOOL_CALL_OPEN + rest, calls: [] };
-    this.calls.push(call);
-    return { content: "", calls: [call] };
+    if (this.inCall) {
+      this.inCall = false;
+      const call = parseToolCall(rest.trim());
+      if (call !== undefined) {
+        this.calls.push(call);
+        return { content: "", calls: [call] };
+      }
+      return { content: this.text(TOOL_CALL_OPEN + rest) + this.space, calls: [] };
+    }
+    const content = this.text(rest);
+    return { content: this.calls.length > 0 ? content : content + this.space, calls: [] };
+  }
+
+  /** Content to emit now: all but its trailing whitespace, which waits to see what follows. */
+  private text(piece: string): string {
+    const all = this.space + piece;
+    const body = all.trimEnd();
+    this.space = all.slice(body.length);
+    return body;
   }
 }
 
