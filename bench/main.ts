@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench -- <decode|batch> [--threads N] [--models a,b] [--repeats R]`.
+ * Benchmarks: `npm run bench -- <decode|batch|serve|prefix> [--threads N] [--models a,b] [--repeats R]`.
  * Run on an idle machine, one at a time: llama.cpp's spinning threads make any other busy
  * process distort the figures.
  */
@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { availableCpus } from "../src/backend/threads.js";
 import { batchBench, LOADS, type System } from "./batch.js";
 import { decodeBench } from "./decode.js";
+import { serveBench } from "./serve.js";
+import { prefixBench } from "./prefix.js";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -20,6 +22,12 @@ const { positionals, values } = parseArgs({
     loads: { type: "string" },
     systems: { type: "string" },
     "fixed-threads": { type: "boolean" },
+    concurrency: { type: "string" },
+    input: { type: "string" },
+    "num-prompts": { type: "string" },
+    turns: { type: "string" },
+    conversations: { type: "string" },
+    parts: { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -46,7 +54,29 @@ switch (which) {
       systems: (values.systems ?? "inferd,node-llama-cpp,raw").split(",") as System[],
     });
     break;
+  case "serve":
+    await serveBench({
+      model: values.models ?? "synthetic:smollm2-135m-q8_0",
+      threads,
+      concurrency: (values.concurrency ?? "1,8,32").split(",").map(Number),
+      inputLen: Number(values.input ?? 128),
+      outputLen: Number(values.output ?? 128),
+      minPrompts: 8,
+      repeats: Number(values.repeats ?? 2),
+    });
+    break;
+  case "prefix":
+    await prefixBench({
+      model: values.models ?? "synthetic:smollm2-135m-q8_0",
+      threads,
+      numPrompts: Number(values["num-prompts"] ?? 100),
+      concurrency: Number(values.concurrency ?? 8),
+      turns: Number(values.turns ?? 8),
+      conversations: Number(values.conversations ?? 4),
+      parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn")[],
+    });
+    break;
   default:
-    console.error(`unknown benchmark "${which}" (decode, batch)`);
+    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix)`);
     process.exitCode = 1;
 }

@@ -26,8 +26,8 @@ describe("inferd serve", needsShared, () => {
   let chat: Engine;
 
   before(async () => {
-    stories = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 4, maxWaiting: 2 });
-    chat = await Engine.load({ model: "synthetic:smollm2-135m-q4_0", threads: 1, maxSequences: 2, contextSize: 512 });
+    stories = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 4, maxWaiting: 2, kvTierBytes: 0 });
+    chat = await Engine.load({ model: "synthetic:smollm2-135m-q4_0", threads: 1, maxSequences: 2, contextSize: 512, kvTierBytes: 0 });
     const app = createApp({ engines: new Map([["stories260K", stories], ["chat", chat]]), maxBodyBytes: 64 * 1024 });
     server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server));
@@ -223,9 +223,9 @@ describe("inferd serve", needsShared, () => {
     const m = await anthropic.messages.create({ model: "chat", max_tokens: 5, messages: [{ role: "user", content: "hello" }], system: "be brief" });
     assert.equal(m.type, "message");
     assert.equal(m.content[0]!.type, "text");
-    assert.ok(m.usage.input_tokens > 3);
+    assert.ok(m.usage.input_tokens + (m.usage.cache_read_input_tokens ?? 0) > 3, "input_tokens counts what was not read from the cache");
     assert.ok(["max_tokens", "end_turn"].includes(m.stop_reason!));
-    assert.equal(m.usage.cache_read_input_tokens, 0);
+    assert.equal(typeof m.usage.cache_read_input_tokens, "number");
     const stream = anthropic.messages.stream({ model: "chat", max_tokens: 5, messages: [{ role: "user", content: "hello" }] });
     const types: string[] = [];
     for await (const ev of stream) types.push(ev.type);
@@ -234,6 +234,26 @@ describe("inferd serve", needsShared, () => {
     assert.ok(types.includes("content_block_start") && types.includes("message_delta"));
     const final = await stream.finalMessage();
     assert.ok(final.usage.output_tokens >= 1);
+  });
+
+  it("cached_tokens and cache_read_input_tokens are the prefix cache's real counts", async () => {
+    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+    const first = await openai.completions.create({ model: "stories260K", prompt, max_tokens: 4, temperature: 0 });
+    const again = await openai.completions.create({ model: "stories260K", prompt, max_tokens: 4, temperature: 0 });
+    assert.equal(again.choices[0]!.text, first.choices[0]!.text);
+    assert.equal(again.usage!.prompt_tokens_details!.cached_tokens, again.usage!.prompt_tokens - 1, "all but the last prompt token came from the cache");
+    const anthropic = new Anthropic({ baseURL: base, apiKey: "unused", maxRetries: 0 });
+    const ask = { model: "chat", max_tokens: 3, messages: [{ role: "user" as const, content: "Tell me a long story about a dragon and a knight who became friends." }] };
+    await anthropic.messages.create(ask);
+    const m = await anthropic.messages.create(ask);
+    assert.ok(m.usage.cache_read_input_tokens! > 10, `cache_read_input_tokens ${m.usage.cache_read_input_tokens}`);
+    assert.ok(m.usage.input_tokens >= 1, "the last prompt token is always computed");
+    const streamed = await anthropic.messages.stream(ask).finalMessage();
+    assert.equal(streamed.usage.cache_read_input_tokens, m.usage.cache_read_input_tokens);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const hits = Number(/^inferd:prefix_cache_hits\{model_name="stories260K"\} (\d+)/m.exec(metrics)?.[1]);
+    const queries = Number(/^inferd:prefix_cache_queries\{model_name="stories260K"\} (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(hits >= again.usage!.prompt_tokens - 1 && queries > hits, `hits ${hits}, queries ${queries}`);
   });
 
   it("errors: OpenAI's shape with the right status and param", async () => {

@@ -23,7 +23,7 @@ describe("node-llama-cpp addon contract", () => {
   it("exposes the batch-level calls the backend uses", needsShared, async () => {
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
     const bindings = (llama as unknown as { _bindings: Record<string, unknown> })._bindings;
-    for (const name of ["AddonContext", "AddonSampler", "getIsArchSupported"]) {
+    for (const name of ["AddonContext", "AddonSampler", "AddonGrammar", "AddonGrammarEvaluationState", "getIsArchSupported"]) {
       assert.equal(typeof bindings[name], "function", `Llama._bindings.${name}`);
     }
     const model = await llama.loadModel({ modelPath: STORIES! });
@@ -34,7 +34,11 @@ describe("node-llama-cpp addon contract", () => {
     const Ctx = bindings.AddonContext as new (m: unknown, p: object) => Record<string, (...a: unknown[]) => unknown>;
     const ctx = new Ctx(addonModel, { contextSize: 64, batchSize: 16, sequences: 2, threads: 1 });
     assert.equal(await ctx.init!(), true);
-    for (const name of ["initBatch", "addToBatch", "decodeBatch", "sampleToken", "disposeSequence", "removeTokenCellsFromSequence", "setThreads", "getContextSize"]) {
+    assert.equal(typeof (bindings.AddonSampler as Record<string, unknown>).acceptGrammarEvaluationStateToken, "function", "AddonSampler.acceptGrammarEvaluationStateToken");
+    for (const name of [
+      "initBatch", "addToBatch", "decodeBatch", "sampleToken", "disposeSequence", "removeTokenCellsFromSequence", "setThreads", "getContextSize",
+      "copySequenceStateFromOtherSequence", "saveSequenceStateToFile", "loadSequenceStateFromFile",
+    ]) {
       assert.equal(typeof ctx[name], "function", `AddonContext.${name}`);
     }
     // behaviour: a batch over two sequences returns one logit index per requested position

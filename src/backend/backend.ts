@@ -144,6 +144,20 @@ export interface Backend {
   truncateSequence(seq: number, fromPos: number): void;
   /** Called when a request leaves the sequence id: frees its KV cells and sampler. */
   closeSequence(seq: number): void;
+  /**
+   * Called when a request leaves the sequence id but its KV stays as a cached prefix for later
+   * requests: frees the sampler only.
+   */
+  retainSequence(seq: number): void;
+  /**
+   * Makes `to` hold all of `from`'s KV cells (the caller truncates the tail it does not want).
+   * Called between steps, when a new request starts from a prefix another sequence computed.
+   */
+  copySequence(from: number, to: number): Promise<void>;
+  /** Writes a sequence's KV (for `tokens`) to a file; returns its size in bytes. Between steps. */
+  saveSequence(seq: number, file: string, tokens: readonly number[]): Promise<number>;
+  /** Loads a file `saveSequence` wrote into `seq`, replacing its KV; returns the tokens it holds. Between steps. */
+  restoreSequence(seq: number, file: string): Promise<number[]>;
 
   /** Evaluate a step and sample where asked. Never called concurrently. */
   run(plan: StepPlan): Promise<StepResult>;

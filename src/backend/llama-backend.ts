@@ -240,6 +240,29 @@ export class LlamaBackend implements Backend {
     this.closeSampler(seq);
   }
 
+  retainSequence(seq: number): void {
+    this.closeSampler(seq);
+  }
+
+  async copySequence(from: number, to: number): Promise<void> {
+    // with the split KV (kv_unified = false) this copies every cell of `from` into `to`'s stream
+    await this.ctx.copySequenceStateFromOtherSequence(to, from);
+  }
+
+  async saveSequence(seq: number, file: string, tokens: readonly number[]): Promise<number> {
+    return await this.ctx.saveSequenceStateToFile(file, seq, Uint32Array.from(tokens));
+  }
+
+  async restoreSequence(seq: number, file: string): Promise<number[]> {
+    this.ctx.removeTokenCellsFromSequence(seq, 0, -1);
+    try {
+      return Array.from(await this.ctx.loadSequenceStateFromFile(file, seq, this.kv.cellsPerSequence));
+    } catch (e) {
+      this.ctx.removeTokenCellsFromSequence(seq, 0, -1);
+      throw new InferdError("internal", `cannot restore KV state from ${file}: ${firstLine(e)}`);
+    }
+  }
+
   async run(plan: StepPlan): Promise<StepResult> {
     const total = plan.items.reduce((n, it) => n + it.tokens.length, 0);
     if (total === 0) return { samples: [] };
@@ -361,6 +384,9 @@ interface AddonContext {
   sampleToken(batchLogitIndex: BatchLogitIndex, sampler: AddonSampler, probabilities: boolean): Promise<[token: number, probabilities: number[] | undefined]>;
   disposeSequence(sequenceId: number): void;
   removeTokenCellsFromSequence(sequenceId: number, startPos: number, endPos: number): boolean;
+  copySequenceStateFromOtherSequence(targetSequenceId: number, sourceSequenceId: number): Promise<number>;
+  saveSequenceStateToFile(filePath: string, sequenceId: number, tokens: Uint32Array): Promise<number>;
+  loadSequenceStateFromFile(filePath: string, sequenceId: number, maxContextSize: number): Promise<Uint32Array>;
   setThreads(threads: number): void;
   getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
 }

@@ -22,6 +22,9 @@ Options:
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --max-body N       largest request body in bytes (default 4194304)
       --shutdown-timeout S   seconds to let streams finish on SIGTERM (default 10)
+      --no-prefix-cache  compute every prompt in full (for comparison)
+      --kv-tier-size MB  budget of the saved-KV tier behind the prefix cache (default 2048; 0: off)
+      --kv-tier-dir DIR  folder of that tier (default $INFERD_HOME/kv-cache; /dev/shm/... for RAM)
   -h, --help             show this help
 `;
 
@@ -34,7 +37,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout"]);
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -49,6 +52,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
         "api-key": { type: "string" },
         "max-body": { type: "string" },
         "shutdown-timeout": { type: "string" },
+        "no-prefix-cache": { type: "boolean" },
+        "kv-tier-size": { type: "string" },
+        "kv-tier-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -67,10 +73,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxWaiting = numberFlag("max-queue", v["max-queue"], { integer: true, min: 0 });
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
   const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
+  const tierMb = numberFlag("kv-tier-size", v["kv-tier-size"], { min: 0 });
 
   const engines = new Map<string, Engine>();
   for (const spec of v.model ?? [undefined]) {
-    const engine = await Engine.load({ model: spec, threads, contextSize, maxSequences, maxWaiting, progress: true });
+    const engine = await Engine.load({
+      model: spec,
+      threads,
+      contextSize,
+      maxSequences,
+      maxWaiting,
+      progress: true,
+      prefixCache: !v["no-prefix-cache"],
+      ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),
+      ...(v["kv-tier-dir"] !== undefined ? { kvTierDir: v["kv-tier-dir"] } : {}),
+    });
     engines.set(modelId(spec), engine);
   }
   const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes });

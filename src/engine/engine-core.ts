@@ -4,6 +4,9 @@ import type { ResolvedParams } from "./params.js";
 import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
 import type { FinishReason, Sequence } from "./sequence.js";
 import type { ThreadTuner } from "./thread-tuner.js";
+import type { CostModel } from "./cost-model.js";
+import type { KvOp } from "./kv-ops.js";
+import type { StateStore } from "./state-store.js";
 
 /** What the core tells a request's owner, synchronously, as its tokens arrive. */
 export type CoreEvent =
@@ -44,14 +47,19 @@ export class EngineCore {
 
   constructor(
     readonly backend: Backend,
-    config: Omit<SchedulerConfig, "slots" | "cellsPerSequence" | "maxBatchTokens"> &
+    config: Omit<SchedulerConfig, "slots" | "cellsPerSequence" | "maxBatchTokens" | "tier"> &
       Partial<Pick<SchedulerConfig, "maxBatchTokens">>,
     /** Chooses threads per step from measurements; without it the backend's count is fixed. */
     private readonly tuner?: ThreadTuner,
+    /** Measured prefill and restore costs (the prefix cache's tier decisions use them). */
+    private readonly cost?: CostModel,
+    /** The second KV tier, when prefix caching has one. */
+    private readonly store?: StateStore,
   ) {
     this.scheduler = new Scheduler(
       {
         ...config,
+        ...(store !== undefined ? { tier: store } : {}),
         slots: backend.kv.maxSequences,
         cellsPerSequence: backend.kv.cellsPerSequence,
         maxBatchTokens: Math.min(config.maxBatchTokens ?? backend.kv.maxBatchTokens, backend.kv.maxBatchTokens),
@@ -115,10 +123,10 @@ export class EngineCore {
   }
 
   private async step(plan: SchedulerOutput): Promise<void> {
-    for (const seq of plan.free) this.backend.closeSequence(seq);
+    for (const op of plan.kv) await this.applyKvOp(op);
     for (const o of plan.open) this.backend.openSequence(o.seq, o.sampler, o.generated);
     if (plan.items.length === 0) {
-      if (plan.free.length === 0 && plan.open.length === 0 && this.scheduler.runningCount === 0) {
+      if (plan.kv.length === 0 && plan.open.length === 0 && this.scheduler.runningCount === 0) {
         throw new InferdError("internal", "scheduler made no progress with requests waiting");
       }
       return;
@@ -130,6 +138,7 @@ export class EngineCore {
     const result = await this.backend.run(plan);
     const durationMs = performance.now() - t0;
     this.tuner?.record(tokens, threads, durationMs);
+    this.cost?.recordStep(tokens, durationMs);
     const events = this.scheduler.update(plan, result.samples);
     for (const ev of events) {
       const sink = this.sinks.get(ev.sequence);
@@ -148,6 +157,31 @@ export class EngineCore {
     for (const fn of this.stepListeners) fn(stats);
   }
 
+  private async applyKvOp(op: KvOp): Promise<void> {
+    switch (op.type) {
+      case "close":
+        return this.backend.closeSequence(op.seq);
+      case "retain":
+        return this.backend.retainSequence(op.seq);
+      case "truncate":
+        return this.backend.truncateSequence(op.seq, op.from);
+      case "copy":
+        return this.backend.copySequence(op.from, op.to);
+      case "save":
+        await this.store?.save(this.backend, op.seq, op.tokens);
+        return;
+      case "restore": {
+        const ok = (await this.store?.restore(this.backend, op.seq, op.stored)) ?? false;
+        // a failed restore may have cleared the slot: recompute from `fallback`
+        this.backend.truncateSequence(op.seq, ok ? op.keep : op.fallback);
+        this.scheduler.restored(op.sequence, ok, op.fallback);
+        return;
+      }
+      default:
+        return assertNever(op);
+    }
+  }
+
   /** A backend failure ends every request with the error rather than leaving them hanging. */
   private failAll(error: Error): void {
     for (const [seq, sink] of [...this.sinks]) {
@@ -156,4 +190,8 @@ export class EngineCore {
       sink({ type: "error", error });
     }
   }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected ${JSON.stringify(x)}`);
 }

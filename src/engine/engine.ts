@@ -7,6 +7,11 @@ import { AsyncQueue } from "../util/async-queue.js";
 import { InferdError } from "../util/errors.js";
 import { EngineCore, type CoreEvent, type StepStats } from "./engine-core.js";
 import { ThreadTuner } from "./thread-tuner.js";
+import { stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { inferdHome } from "../util/paths.js";
+import { CostModel } from "./cost-model.js";
+import { StateStore } from "./state-store.js";
 import { resolveParams, type GenerateParams } from "./params.js";
 import type { FinishReason, Sequence } from "./sequence.js";
 
@@ -37,6 +42,24 @@ export interface EngineOptions {
   maxWaiting?: number;
   /** Show download progress on stderr. */
   progress?: boolean;
+  /**
+   * Automatic prefix caching (default on): finished requests leave their KV as cached
+   * prefixes, and new requests compute only what no cached prefix holds.
+   */
+  prefixCache?: boolean;
+  /**
+   * Budget in bytes of the second KV tier: prefixes evicted from KV are saved there and
+   * restored when that is measured to beat recomputing. 0 turns it off; default 2 GiB.
+   */
+  kvTierBytes?: number;
+  /**
+   * KV slots kept beyond `maxSequences` for cached prefixes, so that finished requests' prefixes
+   * survive while every running slot is busy (each costs a context of KV memory); default
+   * `maxSequences` with prefix caching, 0 without.
+   */
+  cacheSequences?: number;
+  /** Folder of the second tier (on a RAM filesystem such as /dev/shm for a RAM tier); default $INFERD_HOME/kv-cache. */
+  kvTierDir?: string;
 }
 
 /** Timing and size figures of one finished request. */
@@ -52,6 +75,8 @@ export interface GenerateStats {
   totalMs: number;
   /** Output tokens per second after the first token (decode speed). */
   tokensPerSecond: number;
+  /** Prompt tokens found in the prefix cache (not computed for this request). */
+  cachedTokens: number;
 }
 
 /** What `generate` yields: text as it becomes final, then one `done`. */
@@ -101,16 +126,33 @@ export class Engine {
       throw new InferdError("invalid_argument", `invalid contextSize: ${probe} (must be an integer >= 1)`, { param: "contextSize" });
     }
     const contextSize = opts.contextSize ?? (await defaultContextSize(path));
+    const prefixCache = opts.prefixCache ?? true;
+    const cacheSequences = prefixCache ? (opts.cacheSequences ?? maxSequences) : 0;
     const backend = await LlamaBackend.load({
       path,
       threads,
       contextSize,
-      maxSequences,
+      maxSequences: maxSequences + cacheSequences,
       batchSize: Math.max(batchSize, maxSequences),
       flashAttention: opts.flashAttention,
     });
     const tuner = opts.threads === undefined ? new ThreadTuner(threads) : undefined;
-    const core = new EngineCore(backend, { maxRunning: Math.min(opts.maxRunning ?? maxSequences, maxSequences), maxWaiting: opts.maxWaiting ?? 256 }, tuner);
+    const cost = new CostModel();
+    const tierBytes = opts.kvTierBytes ?? 2 * 1024 ** 3;
+    let store: StateStore | undefined;
+    if (prefixCache && tierBytes > 0) {
+      const st = await stat(path);
+      // a state belongs to one model file and one KV layout
+      const fingerprint = `${basename(path)}|${st.size}|${st.mtimeMs}|${backend.model.quantization}|${backend.kv.cellsPerSequence}`;
+      store = await StateStore.open(opts.kvTierDir ?? join(inferdHome(), "kv-cache"), tierBytes, fingerprint, cost);
+    }
+    const core = new EngineCore(
+      backend,
+      { maxRunning: Math.min(opts.maxRunning ?? maxSequences, maxSequences), maxWaiting: opts.maxWaiting ?? 256, prefixCache },
+      tuner,
+      cost,
+      store,
+    );
     return new Engine(backend, core, tuner);
   }
 
@@ -135,6 +177,11 @@ export class Engine {
   /** Requests running (holding a sequence) and waiting in the queue now. */
   get load(): { running: number; waiting: number } {
     return { running: this.core.scheduler.runningCount, waiting: this.core.scheduler.waitingCount };
+  }
+
+  /** Prompt tokens looked up in the prefix cache and found there, since load (metrics). */
+  get prefixCacheStats(): { queries: number; hits: number } {
+    return { ...this.core.scheduler.prefixStats };
   }
 
   /** Per-step figures (batch size, tokens, time) for metrics. */
@@ -258,6 +305,7 @@ function stats(seq: Sequence): GenerateStats {
     timePerOutputTokenMs: outputTokens > 1 ? decodeMs / (outputTokens - 1) : 0,
     totalMs: finished - t.arrival,
     tokensPerSecond: outputTokens > 1 && decodeMs > 0 ? ((outputTokens - 1) * 1000) / decodeMs : 0,
+    cachedTokens: seq.cachedTokens ?? 0,
   };
 }
 

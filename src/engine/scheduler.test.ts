@@ -112,7 +112,7 @@ describe("Scheduler", () => {
     assert.equal(b.status, "waiting");
     s.finish(a, "abort");
     const plan = step(s);
-    assert.deepEqual(plan.free, [0], "the aborted sequence's slot is freed first");
+    assert.deepEqual(plan.kv, [{ type: "close", seq: 0 }], "the aborted sequence's slot is freed first");
     assert.deepEqual(plan.open.map((o) => o.seq), [0]);
     assert.equal(plan.sequences[0], b);
     assert.equal(a.finishReason, "abort");

@@ -1,6 +1,8 @@
 import type { PlanItem, SamplerConfig, StepPlan } from "../backend/backend.js";
 import { InferdError } from "../util/errors.js";
+import type { KvOp, PrefixTier } from "./kv-ops.js";
 import { KvPool } from "./kv-pool.js";
+import { MIN_COPY_TOKENS, planReuse, type Reuse } from "./prefix-reuse.js";
 import { Sequence, type FinishReason } from "./sequence.js";
 
 export interface SchedulerConfig {
@@ -16,12 +18,24 @@ export interface SchedulerConfig {
   slots: number;
   /** Total KV cells; defaults to slots x cellsPerSequence (llama.cpp's split KV). */
   totalCells?: number;
+  /**
+   * Automatic prefix caching: a finished request's KV stays in its slot as a cached prefix, and
+   * new requests start from the longest computed prefix they share with any slot. Default off.
+   */
+  prefixCache?: boolean;
+  /** The second tier (saved states) behind the slots; only with `prefixCache`. */
+  tier?: PrefixTier;
 }
+
+/** Waiting requests looked at for a resident prefix before the oldest is simply taken. */
+const ADMISSION_WINDOW = 8;
+/** Times the oldest waiting request may be passed over for one with a resident prefix. */
+const MAX_PASSED_OVER = 4;
 
 /** A step's plan plus what the backend must do to KV and samplers before running it. */
 export interface SchedulerOutput extends StepPlan {
-  /** Slots whose KV and sampler must be freed first (finished, aborted, preempted). */
-  free: number[];
+  /** KV work before the batch runs, in order: freeing, keeping, copying, saving, restoring. */
+  kv: KvOp[];
   /** Slots given to sequences this step: open their samplers (replaying what they generated before a preemption). */
   open: { seq: number; sampler: SamplerConfig; generated: readonly number[] }[];
   /** The sequence behind each plan item. */
@@ -55,7 +69,9 @@ export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly kv: KvPool;
-  private pendingFree: number[] = [];
+  private pendingOps: KvOp[] = [];
+  /** Prompt tokens looked up in the prefix cache, and how many of them were found (metrics). */
+  readonly prefixStats = { queries: 0, hits: 0 };
   private nextId = 1;
   private readonly eog: (token: number) => boolean;
 
@@ -83,7 +99,7 @@ export class Scheduler {
   }
 
   hasWork(): boolean {
-    return this.waiting.length > 0 || this.running.length > 0 || this.pendingFree.length > 0;
+    return this.waiting.length > 0 || this.running.length > 0 || this.pendingOps.length > 0;
   }
 
   /** Queues a request. Throws "overloaded" when the waiting queue is full, "context_overflow" when it can never fit. */
@@ -127,7 +143,7 @@ export class Scheduler {
   }
 
   schedule(): SchedulerOutput {
-    const out: SchedulerOutput = { items: [], free: [], open: [], sequences: [] };
+    const out: SchedulerOutput = { items: [], kv: [], open: [], sequences: [] };
     let budget = this.config.maxBatchTokens;
     // 1. every decoding sequence gets its one token; when KV is short, preempt the newest
     //    running sequence not yet in this plan (which may be this one)
@@ -147,26 +163,113 @@ export class Scheduler {
     // 2. running sequences still prefilling, then 3. admissions, share what is left
     for (const seq of this.running) {
       if (budget <= 0) break;
-      if (seq.remaining <= 1) continue;
+      if (seq.remaining <= 1 || seq.restoring) continue;
       const n = Math.min(seq.remaining, budget, this.kv.freeCells);
       if (n > 0) budget -= this.add(out, seq, n);
     }
-    while (budget > 0 && this.waiting.length > 0 && this.running.length < this.config.maxRunning) {
-      const seq = this.waiting[0]!;
-      const n = Math.min(seq.remaining, budget);
+    out.kv = this.pendingOps; // the slots freed since the last step, before any admission reuses them
+    this.pendingOps = [];
+    const deferred = new Set<Sequence>();
+    while (budget > 0 && this.running.length < this.config.maxRunning) {
+      const pick = this.pickWaiting(deferred);
+      if (pick === undefined) break;
+      const { seq, reuse } = pick;
       // admit only if the whole sequence (as it stands) fits the KV now: no thrashing
-      if (!this.kv.canAllocate(seq.tokens.length)) break;
-      this.waiting.shift();
-      seq.slot = this.kv.allocate(0);
-      seq.status = "running";
-      seq.times.scheduled ??= this.now();
-      this.running.push(seq);
-      out.open.push({ seq: seq.slot, sampler: seq.sampler, generated: seq.output() });
-      budget -= this.add(out, seq, n);
+      if (reuse.kind !== "take" && !this.kv.canAllocate(seq.tokens.length)) break;
+      remove(this.waiting, seq);
+      this.start(out, seq, reuse);
+      if (seq.restoring) continue; // its tokens are scheduled once the state is loaded
+      budget -= this.add(out, seq, Math.min(seq.remaining, budget));
     }
-    out.free = this.pendingFree;
-    this.pendingFree = [];
     return out;
+  }
+
+  /**
+   * The next waiting request to admit: the oldest of the highest priority, unless one of the
+   * next few shares a longer prefix with what is in KV (cheaper to start, and its prefix may be
+   * evicted later) and the oldest has not been passed over too often. Requests whose prefix a
+   * running sequence is computing right now wait for it instead.
+   */
+  private pickWaiting(deferred: Set<Sequence>): { seq: Sequence; reuse: Reuse } | undefined {
+    let best: { seq: Sequence; reuse: Reuse } | undefined;
+    let seen = 0;
+    for (const seq of this.waiting) {
+      if (deferred.has(seq)) continue;
+      if (best !== undefined && (seq.priority !== best.seq.priority || ++seen >= ADMISSION_WINDOW)) break;
+      const reuse: Reuse = this.config.prefixCache ? planReuse(seq, this.kv, this.running, this.config.tier) : { kind: "none", length: 0 };
+      if (reuse.kind === "defer") {
+        deferred.add(seq);
+        continue;
+      }
+      if (best === undefined) {
+        best = { seq, reuse };
+        if (seq.passedOver >= MAX_PASSED_OVER) break;
+      } else if (reuse.length > best.reuse.length) best = { seq, reuse };
+    }
+    if (best !== undefined) {
+      for (const seq of this.waiting) {
+        if (seq === best.seq) break;
+        if (!deferred.has(seq)) seq.passedOver++;
+      }
+    }
+    return best;
+  }
+
+  /** Gives `seq` a slot, starting from the reused prefix, and says what KV work that takes. */
+  private start(out: SchedulerOutput, seq: Sequence, reuse: Reuse): void {
+    const ops = out.kv;
+    if (reuse.kind === "take" && reuse.length * 2 < reuse.entry.tokens.length && this.kv.freeSlotCount > 0) {
+      // a short match would destroy most of a cached prefix: keep it whole, copy the shared part
+      reuse.entry.lastUsed = this.now();
+      reuse = reuse.length >= MIN_COPY_TOKENS ? { kind: "copy", fromSlot: reuse.entry.slot, length: reuse.length } : { kind: "none", length: 0 };
+    }
+    if (reuse.kind === "take") {
+      // taking over evicts the entry's tail: save it first if the tier wants it
+      const tail = reuse.entry.tokens.length - reuse.length;
+      if (tail >= MIN_COPY_TOKENS && this.config.tier?.worthSaving(reuse.entry.tokens)) ops.push({ type: "save", seq: reuse.entry.slot, tokens: reuse.entry.tokens });
+      this.kv.take(reuse.entry, reuse.length);
+      seq.slot = reuse.entry.slot;
+      ops.push({ type: "truncate", seq: seq.slot, from: reuse.length });
+    } else {
+      const { slot, evicted } = this.kv.allocate(0);
+      for (const e of evicted) {
+        if (this.config.tier?.worthSaving(e.tokens)) ops.push({ type: "save", seq: e.slot, tokens: e.tokens });
+        ops.push({ type: "truncate", seq: e.slot, from: 0 });
+      }
+      seq.slot = slot;
+      if (reuse.kind === "copy") {
+        ops.push({ type: "copy", from: reuse.fromSlot, to: slot }, { type: "truncate", seq: slot, from: reuse.length });
+        this.kv.append(slot, reuse.length);
+      } else if (reuse.kind === "restore") {
+        reuse.stored.lastUsed = this.now();
+        ops.push({ type: "restore", seq: slot, stored: reuse.stored, keep: reuse.length, fallback: 0, sequence: seq });
+        this.kv.append(slot, reuse.length);
+        seq.restoring = true;
+      }
+    }
+    seq.computed = reuse.kind === "defer" ? 0 : reuse.length;
+    if (seq.cachedTokens === undefined) {
+      seq.cachedTokens = Math.min(seq.computed, seq.promptLength);
+      this.prefixStats.queries += seq.promptLength;
+      this.prefixStats.hits += seq.cachedTokens;
+    }
+    seq.status = "running";
+    seq.times.scheduled ??= this.now();
+    this.running.push(seq);
+    out.open.push({ seq: seq.slot!, sampler: seq.sampler, generated: seq.output() });
+  }
+
+  /** Called by the loop when a restore op ran: on failure the sequence continues from `fallback`. */
+  restored(seq: Sequence, ok: boolean, fallback: number): void {
+    seq.restoring = false;
+    if (ok || seq.slot === undefined) return;
+    this.kv.append(seq.slot, fallback - seq.computed);
+    seq.computed = fallback;
+    const cached = Math.min(fallback, seq.promptLength);
+    if (seq.cachedTokens !== undefined && seq.cachedTokens > cached) {
+      this.prefixStats.hits -= seq.cachedTokens - cached;
+      seq.cachedTokens = cached;
+    }
   }
 
   /** Applies a step's samples: advances `computed`, appends tokens, finishes sequences at EOG or limits. */
@@ -216,13 +319,19 @@ export class Scheduler {
     this.enqueue(seq);
   }
 
+  /** Takes `seq` out of the running batch; its KV stays as a cached prefix when caching is on. */
   private release(seq: Sequence): void {
     remove(this.running, seq);
-    if (seq.slot !== undefined) {
+    if (seq.slot === undefined) return;
+    if (this.config.prefixCache && seq.computed > 0 && !seq.restoring) {
+      this.kv.retain(seq.slot, seq.tokens.slice(0, seq.computed), this.now());
+      this.pendingOps.push({ type: "retain", seq: seq.slot });
+    } else {
       this.kv.free(seq.slot);
-      this.pendingFree.push(seq.slot);
-      seq.slot = undefined;
+      this.pendingOps.push({ type: "close", seq: seq.slot });
     }
+    seq.slot = undefined;
+    seq.restoring = false;
   }
 
   /** Inserts by priority (higher first), then arrival (FIFO), so preempted sequences go back in front. */

@@ -29,6 +29,12 @@ export class Sequence {
   readonly times: SequenceTimes;
   /** Times this sequence was preempted (freed and recomputed later). */
   preemptions = 0;
+  /** Prompt tokens found in the prefix cache at its first admission (not computed for it). */
+  cachedTokens: number | undefined;
+  /** Times a later request was admitted before it (cache-aware admission); bounds the wait. */
+  passedOver = 0;
+  /** Its KV is being loaded from a saved state: no tokens are scheduled until that is done. */
+  restoring = false;
   readonly tokens: number[];
 
   constructor(

@@ -11,6 +11,8 @@ export interface RequestSpec {
   endpoint: Endpoint;
   model: string;
   prompt: string;
+  /** Chat only: the whole conversation (multi-turn workloads); default one user message of `prompt`. */
+  messages?: { role: "system" | "user" | "assistant"; content: string }[];
   maxTokens: number;
   apiKey?: string;
   /** Keep-alive agent shared by all requests, matching `url`'s protocol. */
@@ -49,7 +51,7 @@ export function requestBody(spec: RequestSpec): Record<string, unknown> {
     stream_options: { include_usage: true },
   };
   return spec.endpoint === "/v1/chat/completions"
-    ? { ...common, messages: [{ role: "user", content: spec.prompt }] }
+    ? { ...common, messages: spec.messages ?? [{ role: "user", content: spec.prompt }] }
     : { ...common, prompt: spec.prompt };
 }
 

@@ -37,7 +37,8 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
   )[Symbol.asyncIterator]();
   const first = await events.next(); // request errors surface before any byte is sent
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  const usage = (output: number) => ({ input_tokens: prompt.length, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+  // Anthropic counts input_tokens as the part not read from the cache
+  const usage = (output: number, cached = 0) => ({ input_tokens: prompt.length - cached, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: cached });
 
   if (!r.stream) {
     c.req.raw.signal.addEventListener("abort", () => ac.abort(), { once: true });
@@ -45,6 +46,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
     let tokens = 0;
     let finish = "stop";
     let stopSequence: string | undefined;
+    let cached = 0;
     for (let ev = first; !ev.done; ev = await events.next()) {
       const e = ev.value;
       if (e.type === "delta") {
@@ -53,6 +55,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
       } else {
         finish = e.finishReason;
         stopSequence = e.stopSequence;
+        cached = e.stats.cachedTokens;
       }
     }
     return c.json({
@@ -63,7 +66,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
       content: [{ type: "text", text: out }],
       stop_reason: stopReason(finish, stopSequence),
       stop_sequence: stopSequence ?? null,
-      usage: usage(tokens),
+      usage: usage(tokens, cached),
     });
   }
   return streamSSE(c, async (stream) => {
@@ -82,7 +85,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
           if (e.text.length > 0) await send("content_block_delta", { index: 0, delta: { type: "text_delta", text: e.text } });
         } else if (e.finishReason !== "abort") {
           await send("content_block_stop", { index: 0 });
-          await send("message_delta", { delta: { stop_reason: stopReason(e.finishReason, e.stopSequence), stop_sequence: e.stopSequence ?? null }, usage: { output_tokens: tokens } });
+          await send("message_delta", { delta: { stop_reason: stopReason(e.finishReason, e.stopSequence), stop_sequence: e.stopSequence ?? null }, usage: usage(tokens, e.stats.cachedTokens) });
           await send("message_stop", {});
         }
       }

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { Engine, GenerateEvent } from "../index.js";
 import { createApp } from "./app.js";
 
-const stats = { promptTokens: 1, outputTokens: 2, queueMs: 0, timeToFirstTokenMs: 1, timePerOutputTokenMs: 1, totalMs: 2, tokensPerSecond: 1 };
+const stats = { promptTokens: 1, outputTokens: 2, queueMs: 0, timeToFirstTokenMs: 1, timePerOutputTokenMs: 1, totalMs: 2, tokensPerSecond: 1, cachedTokens: 0 };
 
 /** An engine whose `generate` plays `script`; a thrown value fails the stream at that point. */
 function fakeEngine(script: (GenerateEvent | Error)[]): Engine {

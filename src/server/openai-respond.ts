@@ -38,6 +38,8 @@ class ChoiceOutput {
   readonly calls: ToolCall[] = [];
   readonly logprobs: TokenLogprobInfo[] = [];
   tokens = 0;
+  /** Prompt tokens the prefix cache held for this choice. */
+  cached = 0;
   finish = "stop";
   private readonly tools: ToolCallExtractor | undefined;
 
@@ -55,6 +57,7 @@ class ChoiceOutput {
       const x = this.tools?.flush() ?? { content: "", calls: [] };
       piece = { ...x, logprobs: [] };
       this.finish = e.finishReason;
+      this.cached = e.stats.cachedTokens;
     }
     this.content += piece.content;
     this.calls.push(...piece.calls);
@@ -102,7 +105,7 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
       model: served.id,
       system_fingerprint: null,
       choices,
-      usage: usage(prompt.length, outs.reduce((s, o) => s + o.tokens, 0)),
+      usage: totalUsage(prompt.length, outs),
     });
   }
 
@@ -137,7 +140,7 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
       }
       if (ac.signal.aborted) return;
       if (includeUsage) {
-        await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: usage(prompt.length, outs.reduce((s, o) => s + o.tokens, 0)) }) });
+        await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: totalUsage(prompt.length, outs) }) });
       }
       await stream.writeSSE({ data: "[DONE]" });
     } catch (e) {
@@ -146,4 +149,9 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
       ac.abort();
     }
   });
+}
+
+/** One usage for all choices: their output tokens, and the prompt tokens cached for every one of them. */
+function totalUsage(promptTokens: number, outs: readonly ChoiceOutput[]) {
+  return usage(promptTokens, outs.reduce((s, o) => s + o.tokens, 0), Math.min(...outs.map((o) => o.cached)));
 }
