@@ -53,16 +53,17 @@ describe("prefix caching on stories260K", needsShared, () => {
     const one = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 1, cacheSequences: 0, kvTierBytes: 0 });
     try {
       const other = one.tokenize(" The sun was hot and the cat slept all day long.", { addBos: false });
-      const cases: [string, number[], number][] = [
-        ["whole prompt", story, story.length - 1],
-        ["mid-block", [...story.slice(0, 21), ...other], 21],
-        ["one token (BOS)", [story[0]!, ...other], 1],
-        ["none", other, 0],
+      // [name, what KV holds first, the prompt, where their common prefix ends]
+      const cases: [string, number[], number[], number][] = [
+        ["whole prompt", story, story, story.length - 1],
+        ["mid-block", story.slice(0, 34), [...story.slice(0, 21), ...other], 21],
+        ["one token (BOS)", story.slice(0, 1), [story[0]!, ...other], 1],
+        ["none", story, other, 0],
       ];
-      for (const [name, prompt, at] of cases) {
-        const hit = Math.min(commonPrefix(story, prompt), prompt.length - 1);
+      for (const [name, resident, prompt, at] of cases) {
+        const hit = Math.min(commonPrefix(resident, prompt), prompt.length - 1);
         assert.ok(hit >= at && hit < at + 3, `${name}: the prompts share ${hit} tokens`);
-        await greedy(one, story); // the story is what KV holds
+        await greedy(one, resident, 1); // what KV holds (a one-token prompt computes just that token)
         const a = await greedy(one, prompt);
         const b = await greedy(off, prompt);
         assert.deepEqual(a.tokens, b.tokens, name);

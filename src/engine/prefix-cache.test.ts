@@ -59,15 +59,24 @@ describe("prefix caching in the scheduler", () => {
   });
 
   it("hits end anywhere: mid-block, one token, none", () => {
-    // one slot: the new request must take the cached one over, whatever the match
-    for (const shared of [21, 1, 0]) {
+    // one slot: the new request takes the cached prefix over when it shares at least half of it
+    for (const [resident, shared] of [[40, 21], [2, 1], [40, 0]]) {
       const s = make({ slots: 1, maxRunning: 1 });
-      s.submit(seqOf(40), SAMPLER, { maxTokens: 1 });
+      s.submit(seqOf(resident!), SAMPLER, { maxTokens: 1 });
       run(s);
       const b = s.submit([...seqOf(shared), ...seqOf(30, 900)], SAMPLER, { maxTokens: 1 });
       const plan = s.schedule();
       assert.equal(b.cachedTokens, shared, `shared ${shared}`);
       assert.equal(plan.items[0]!.firstPos, shared);
+    }
+    {
+      // ... but a short match of a long prefix is not worth destroying it for
+      const s = make({ slots: 1, maxRunning: 1 });
+      s.submit(seqOf(40), SAMPLER, { maxTokens: 1 });
+      run(s);
+      const b = s.submit([...seqOf(5), ...seqOf(30, 900)], SAMPLER, { maxTokens: 1 });
+      s.schedule();
+      assert.equal(b.cachedTokens, 0);
     }
     // with a free slot, a short match copies (keeping the cached prefix whole) or starts afresh
     for (const [shared, expect, op] of [[21, 21, "copy"], [1, 0, undefined]] as const) {

@@ -218,15 +218,14 @@ export class Scheduler {
   /** Gives `seq` a slot, starting from the reused prefix, and says what KV work that takes. */
   private start(out: SchedulerOutput, seq: Sequence, reuse: Reuse): void {
     const ops = out.kv;
-    if (reuse.kind === "take" && reuse.length * 2 < reuse.entry.tokens.length && this.kv.freeSlotCount > 0) {
-      // a short match would destroy most of a cached prefix: keep it whole, copy the shared part
+    if (reuse.kind === "take" && reuse.length * 2 < reuse.entry.tokens.length) {
+      // a short match would destroy most of a cached prefix: keep it whole and copy the shared
+      // part into a free slot, or (no free slot) let it be evicted like any other
       reuse.entry.lastUsed = this.now();
-      reuse = reuse.length >= MIN_COPY_TOKENS ? { kind: "copy", fromSlot: reuse.entry.slot, length: reuse.length } : { kind: "none", length: 0 };
+      reuse = reuse.length >= MIN_COPY_TOKENS && this.kv.freeSlotCount > 0 ? { kind: "copy", fromSlot: reuse.entry.slot, length: reuse.length } : { kind: "none", length: 0 };
     }
     if (reuse.kind === "take") {
-      // taking over evicts the entry's tail: save it first if the tier wants it
-      const tail = reuse.entry.tokens.length - reuse.length;
-      if (tail >= MIN_COPY_TOKENS && this.config.tier?.worthSaving(reuse.entry.tokens)) ops.push({ type: "save", seq: reuse.entry.slot, tokens: reuse.entry.tokens });
+      // the entry's tail past the match is dropped: what requests share is the part kept
       this.kv.take(reuse.entry, reuse.length);
       seq.slot = reuse.entry.slot;
       ops.push({ type: "truncate", seq: seq.slot, from: reuse.length });
