@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench -- <decode|batch|serve|prefix> [--threads N] [--models a,b] [--repeats R]`.
+ * Benchmarks: `npm run bench -- <decode|batch|serve|prefix|spec> [--threads N] [--models a,b] [--repeats R]`.
  * Run on an idle machine, one at a time: llama.cpp's spinning threads make any other busy
  * process distort the figures.
  */
@@ -9,6 +9,7 @@ import { batchBench, LOADS, type System } from "./batch.js";
 import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
 import { prefixBench } from "./prefix.js";
+import { specBench } from "./spec.js";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -76,7 +77,10 @@ switch (which) {
       parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn")[],
     });
     break;
+  case "spec":
+    await specBench({ threads, repeats: Number(values.repeats ?? 2), outputTokens: Number(values.output ?? 256) });
+    break;
   default:
-    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix)`);
+    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec)`);
     process.exitCode = 1;
 }

@@ -10,3 +10,5 @@ export { InferdError, isInferdError } from "./util/errors.js";
 export type { InferdErrorKind } from "./util/errors.js";
 export { resolveModel, DEFAULT_MODEL } from "./models/resolve.js";
 export { availableCpus } from "./backend/threads.js";
+export type { Drafter, DraftRequest, Draft } from "./spec/drafter.js";
+export type { SpecStats } from "./spec/controller.js";

@@ -88,6 +88,13 @@ export interface PlanItem {
   sample: boolean;
   /** Recent generated tokens, for penalties; only read when penalties are on. */
   history?: readonly number[];
+  /**
+   * Speculative decoding: the last `draft` tokens are drafted guesses. With `sample`, the
+   * backend samples after each of the last `draft + 1` tokens (`Sample.positions`).
+   */
+  draft?: number;
+  /** Also return the sampling distribution at each sampled position (speculative sampling, drafters). */
+  probs?: boolean;
 }
 
 /** A step: plain data, built by the scheduler, so it can be tested without a model. */
@@ -101,8 +108,19 @@ export interface TokenLogprob {
   logprob: number;
 }
 
+/** What the request's sampler made of one position: its token and, when asked, its distribution. */
+export interface PositionSample {
+  token: number;
+  /** token -> probability over the candidates the sampler keeps (temperature, top-k/p applied). */
+  probs?: Map<number, number>;
+}
+
 export interface Sample {
   token: number;
+  /** The distribution `token` was drawn from, when the plan item asked for `probs`. */
+  probs?: Map<number, number>;
+  /** Items with `draft`: the sampler's verdict after each of the last `draft + 1` tokens, in order. */
+  positions?: PositionSample[];
   /** Set when the sequence's sampler asked for logprobs. */
   logprob?: number;
   top?: TokenLogprob[];

@@ -15,6 +15,7 @@ import { InferdError } from "../util/errors.js";
 import type {
   Backend,
   CompiledGrammar,
+  PositionSample,
   GrammarSpec,
   KvLayout,
   ModelInfo,
@@ -267,30 +268,48 @@ export class LlamaBackend implements Backend {
     const total = plan.items.reduce((n, it) => n + it.tokens.length, 0);
     if (total === 0) return { samples: [] };
     this.ctx.initBatch(total);
-    const logitIndexes: (BatchLogitIndex | undefined)[] = new Array(plan.items.length);
+    const logitIndexes: (Uint32Array | undefined)[] = new Array(plan.items.length);
     for (let i = 0; i < plan.items.length; i++) {
       const it = plan.items[i]!;
-      const want = it.sample ? Uint32Array.of(it.tokens.length - 1) : EMPTY;
+      const n = it.tokens.length;
+      // drafted items need logits after each drafted token and the one before them
+      const want = !it.sample ? EMPTY : Uint32Array.from({ length: (it.draft ?? 0) + 1 }, (_, j) => n - 1 - (it.draft ?? 0) + j);
       const idx = this.ctx.addToBatch(it.seq, it.firstPos, Uint32Array.from(it.tokens), want);
-      logitIndexes[i] = it.sample ? (idx[0] as BatchLogitIndex) : undefined;
+      logitIndexes[i] = it.sample ? idx : undefined;
     }
     await this.ctx.decodeBatch();
     const samples = await Promise.all(
-      plan.items.map((it, i) => {
+      plan.items.map(async (it, i) => {
         const li = logitIndexes[i];
-        return li === undefined ? undefined : this.sample(it.seq, li, it.history);
+        if (li === undefined) return undefined;
+        if (it.draft === undefined) return this.sample(it.seq, li[0] as BatchLogitIndex, it.history, it.probs ?? false);
+        // one sampler per sequence: its positions are sampled in order
+        const positions: PositionSample[] = [];
+        for (const index of li) {
+          const s = await this.sample(it.seq, index as BatchLogitIndex, it.history, it.probs ?? false);
+          positions.push(s.probs !== undefined ? { token: s.token, probs: s.probs } : { token: s.token });
+        }
+        return { token: positions.at(-1)!.token, positions };
       }),
     );
     return { samples };
   }
 
-  private async sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined): Promise<Sample> {
+  private async sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined, withProbs = false): Promise<Sample> {
     const s = this.samplers.get(seq);
     if (s === undefined) throw new InferdError("internal", `sequence ${seq} has no sampler`);
     if (s.penalties) {
       const h = history ?? [];
       s.nativeConfig.repeatPenaltyTokens = Uint32Array.from(h.slice(Math.max(0, h.length - s.config.penaltyWindow)));
       s.native.applyConfig(s.nativeConfig);
+    }
+    if (withProbs) {
+      const [token, flat] = await this.ctx.sampleToken(index, s.native, true);
+      if (token === -1) throw new InferdError("internal", "the sampler returned no token");
+      const probs = new Map<number, number>();
+      // flat is [token, probability, token, probability, ...]
+      for (let i = 0; i + 1 < (flat?.length ?? 0); i += 2) probs.set(flat![i]!, flat![i + 1]!);
+      return { token, probs };
     }
     const token = await this.ctx.sampleToken(index, s.native);
     if (token === -1) throw new InferdError("internal", "the sampler returned no token");

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { serve } from "@hono/node-server";
 import { Engine } from "../engine/engine.js";
 import { createApp } from "../server/app.js";
+import { InferdError } from "../util/errors.js";
 import { joinNegativeValues, numberFlag, parseError } from "./args.js";
 
 export const SERVE_HELP = `Usage: inferd serve [options]
@@ -23,6 +24,9 @@ Options:
       --max-body N       largest request body in bytes (default 4194304)
       --shutdown-timeout S   seconds to let streams finish on SIGTERM (default 10)
       --no-prefix-cache  compute every prompt in full (for comparison)
+      --spec MODE        speculative decoding: ngram (prompt lookup), draft (needs --draft-model) or off (default)
+      --draft-model M    draft model for --spec draft (same vocabulary as the served model)
+      --spec-k N         most tokens drafted per step (default 4; adapts per request below it)
       --kv-tier-size MB  budget of the saved-KV tier behind the prefix cache (default 2048; 0: off)
       --kv-tier-dir DIR  folder of that tier (default $INFERD_HOME/kv-cache; /dev/shm/... for RAM)
   -h, --help             show this help
@@ -37,7 +41,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir"]);
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -55,6 +59,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
         "no-prefix-cache": { type: "boolean" },
         "kv-tier-size": { type: "string" },
         "kv-tier-dir": { type: "string" },
+        spec: { type: "string" },
+        "draft-model": { type: "string" },
+        "spec-k": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -74,6 +81,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
   const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
   const tierMb = numberFlag("kv-tier-size", v["kv-tier-size"], { min: 0 });
+  const specK = numberFlag("spec-k", v["spec-k"], { integer: true, min: 1, max: 16 });
+  const specMode = v.spec ?? (v["draft-model"] !== undefined ? "draft" : "off");
+  if (!isSpecMode(specMode)) throw new InferdError("invalid_argument", `invalid --spec: ${JSON.stringify(specMode)} (ngram, draft or off)`, { param: "spec" });
 
   const engines = new Map<string, Engine>();
   for (const spec of v.model ?? [undefined]) {
@@ -87,6 +97,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
       prefixCache: !v["no-prefix-cache"],
       ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),
       ...(v["kv-tier-dir"] !== undefined ? { kvTierDir: v["kv-tier-dir"] } : {}),
+      speculative: specMode,
+      ...(v["draft-model"] !== undefined ? { draftModel: v["draft-model"] } : {}),
+      ...(specK !== undefined ? { specK } : {}),
     });
     engines.set(modelId(spec), engine);
   }
@@ -111,4 +124,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   for (const e of engines.values()) await e.dispose();
   return 0;
+}
+
+function isSpecMode(s: string): s is "off" | "ngram" | "draft" {
+  return s === "off" || s === "ngram" || s === "draft";
 }

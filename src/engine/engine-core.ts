@@ -7,6 +7,7 @@ import type { ThreadTuner } from "./thread-tuner.js";
 import type { CostModel } from "./cost-model.js";
 import type { KvOp } from "./kv-ops.js";
 import type { StateStore } from "./state-store.js";
+import type { SpecController } from "../spec/controller.js";
 
 /** What the core tells a request's owner, synchronously, as its tokens arrive. */
 export type CoreEvent =
@@ -55,6 +56,8 @@ export class EngineCore {
     private readonly cost?: CostModel,
     /** The second KV tier, when prefix caching has one. */
     private readonly store?: StateStore,
+    /** Speculative decoding: drafts tokens for the decoding sequences before each step. */
+    readonly spec?: SpecController,
   ) {
     this.scheduler = new Scheduler(
       {
@@ -79,6 +82,7 @@ export class EngineCore {
       maxTokens: params.maxTokens,
       priority: params.priority,
       stopAtEog: params.stopAtEog,
+      speculative: this.spec !== undefined && params.speculative,
     });
     this.sinks.set(seq, sink);
     void this.loop();
@@ -102,6 +106,7 @@ export class EngineCore {
     this.scheduler.finish(seq, reason);
     const sink = this.sinks.get(seq);
     this.sinks.delete(seq);
+    this.spec?.release(seq);
     sink?.({ type: "ended", reason });
     void this.loop();
   }
@@ -113,7 +118,10 @@ export class EngineCore {
       while (this.scheduler.hasWork() || this.embeds.length > 0) {
         const e = this.embeds.shift();
         if (e !== undefined) await this.backend.embed(e.tokens).then(e.resolve, e.reject);
-        if (this.scheduler.hasWork()) await this.step(this.scheduler.schedule());
+        if (!this.scheduler.hasWork()) continue;
+        // drafts first: the plan carries them for verification
+        if (this.spec !== undefined) await this.spec.draft(this.scheduler.decoding());
+        await this.step(this.scheduler.schedule());
       }
     } catch (e) {
       this.failAll(e instanceof Error ? e : new Error(String(e)));
@@ -142,7 +150,10 @@ export class EngineCore {
     const events = this.scheduler.update(plan, result.samples);
     for (const ev of events) {
       const sink = this.sinks.get(ev.sequence);
-      if (ev.finished !== undefined) this.sinks.delete(ev.sequence);
+      if (ev.finished !== undefined) {
+        this.sinks.delete(ev.sequence);
+        this.spec?.release(ev.sequence);
+      }
       sink?.({ type: "token", token: ev.token, sample: result.samples[ev.index]!, finished: ev.finished });
     }
     const stats: StepStats = {

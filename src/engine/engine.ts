@@ -12,6 +12,9 @@ import { basename, join } from "node:path";
 import { inferdHome } from "../util/paths.js";
 import { CostModel } from "./cost-model.js";
 import { StateStore } from "./state-store.js";
+import type { SpecController, SpecStats } from "../spec/controller.js";
+import { loadSpec } from "../spec/load-spec.js";
+import type { Drafter } from "../spec/drafter.js";
 import { resolveParams, type GenerateParams } from "./params.js";
 import type { FinishReason, Sequence } from "./sequence.js";
 
@@ -58,6 +61,17 @@ export interface EngineOptions {
    * `maxSequences` with prefix caching, 0 without.
    */
   cacheSequences?: number;
+  /**
+   * Speculative decoding: "ngram" (prompt lookup), "draft" (a draft model, `draftModel`), or
+   * "off" (default, unless `draftModel` is given).
+   */
+  speculative?: "off" | "ngram" | "draft";
+  /** The draft model (same vocabulary as the target): a path, hf:... or synthetic:... */
+  draftModel?: string;
+  /** A drafter of your own (implements `Drafter`): takes precedence over `speculative`. */
+  drafter?: Drafter;
+  /** Most tokens drafted per step (default 4); each sequence adapts below it. */
+  specK?: number;
   /** Folder of the second tier (on a RAM filesystem such as /dev/shm for a RAM tier); default $INFERD_HOME/kv-cache. */
   kvTierDir?: string;
 }
@@ -146,13 +160,15 @@ export class Engine {
       const fingerprint = `${basename(path)}|${st.size}|${st.mtimeMs}|${backend.model.quantization}|${backend.kv.cellsPerSequence}`;
       store = await StateStore.open(opts.kvTierDir ?? join(inferdHome(), "kv-cache"), tierBytes, fingerprint, cost);
     }
-    const core = new EngineCore(
-      backend,
-      { maxRunning: Math.min(opts.maxRunning ?? maxSequences, maxSequences), maxWaiting: opts.maxWaiting ?? 256, prefixCache },
-      tuner,
-      cost,
-      store,
-    );
+    const maxRunning = Math.min(opts.maxRunning ?? maxSequences, maxSequences);
+    let spec: SpecController | undefined;
+    try {
+      spec = await loadSpec(opts, backend, threads, maxRunning);
+    } catch (e) {
+      await backend.dispose();
+      throw e;
+    }
+    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache }, tuner, cost, store, spec);
     return new Engine(backend, core, tuner);
   }
 
@@ -182,6 +198,11 @@ export class Engine {
   /** Prompt tokens looked up in the prefix cache and found there, since load (metrics). */
   get prefixCacheStats(): { queries: number; hits: number } {
     return { ...this.core.scheduler.prefixStats };
+  }
+
+  /** Speculative decoding counters (draft tokens proposed and accepted), when it is on. */
+  get specStats(): SpecStats | undefined {
+    return this.core.spec === undefined ? undefined : { ...this.core.spec.stats };
   }
 
   /** Per-step figures (batch size, tokens, time) for metrics. */
@@ -287,6 +308,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
+    await this.core.spec?.drafter.dispose();
     await this.backend.dispose();
   }
 }

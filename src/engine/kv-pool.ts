@@ -124,6 +124,11 @@ export class KvPool {
     this.index.delete(entry);
   }
 
+  /** The cached prefix the next `allocate` would evict first (undefined while a slot is free). */
+  nextVictim(): CachedSlot | undefined {
+    return this.freeSlots.length > 0 ? undefined : this.leastRecentlyUsed();
+  }
+
   private leastRecentlyUsed(): CachedSlot | undefined {
     let lru: CachedSlot | undefined;
     for (const c of this.cached.values()) if (lru === undefined || c.lastUsed < lru.lastUsed) lru = c;

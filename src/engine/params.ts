@@ -32,6 +32,11 @@ export interface GenerateParams {
   ignoreEos?: boolean;
   /** Scheduling priority: higher first, FIFO within one. */
   priority?: number;
+  /**
+   * Use speculative decoding when the engine has a drafter (default true). Requests with
+   * penalties, logprobs or a grammar never speculate: their samplers carry per-token state.
+   */
+  speculative?: boolean;
   /** Constrain the output to a grammar (JSON, a JSON schema, GBNF). Generation then always stops at end-of-generation. */
   grammar?: GrammarSpec;
 }
@@ -43,6 +48,7 @@ export interface ResolvedParams {
   stop: string[];
   stopAtEog: boolean;
   priority: number;
+  speculative: boolean;
 }
 
 const PENALTY_WINDOW = 256;
@@ -97,6 +103,7 @@ export function resolveParams(p: GenerateParams): ResolvedParams {
     stop,
     stopAtEog: !(p.ignoreEos ?? false),
     priority: p.priority ?? 0,
+    speculative: (p.speculative ?? true) && repetitionPenalty === 1 && presencePenalty === 0 && frequencyPenalty === 0 && logprobs === undefined && p.grammar === undefined,
   };
 }
 

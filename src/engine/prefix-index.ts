@@ -57,8 +57,8 @@ export class PrefixIndex<E extends PrefixEntry> {
   }
 
   /**
-   * The entry sharing the longest prefix with `tokens` (ties: the first `prefer` accepts, else
-   * any), or undefined when none shares even one token.
+   * The entry sharing the longest prefix with `tokens` (ties: the shortest entry), or undefined
+   * when none shares even one token.
    */
   longest(tokens: readonly number[], accept: (e: E) => boolean = () => true): PrefixMatch<E> | undefined {
     // 1. whole blocks, by hash: the candidates that share the most of them
@@ -74,7 +74,8 @@ export class PrefixIndex<E extends PrefixEntry> {
     let best: PrefixMatch<E> | undefined;
     for (const entry of candidates) {
       const n = commonPrefix(entry.tokens, tokens);
-      if (n > 0 && (best === undefined || n > best.length)) best = { entry, length: n };
+      // on a tie, the entry the match covers most of: taking it over destroys the least
+      if (n > 0 && (best === undefined || n > best.length || (n === best.length && entry.tokens.length < best.entry.tokens.length))) best = { entry, length: n };
     }
     return best;
   }

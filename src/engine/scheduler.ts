@@ -1,9 +1,10 @@
-import type { PlanItem, SamplerConfig, StepPlan } from "../backend/backend.js";
+import type { PlanItem, Sample, SamplerConfig, StepPlan } from "../backend/backend.js";
 import { InferdError } from "../util/errors.js";
 import type { KvOp, PrefixTier } from "./kv-ops.js";
 import { KvPool } from "./kv-pool.js";
 import { MIN_COPY_TOKENS, planReuse, type Reuse } from "./prefix-reuse.js";
 import { Sequence, type FinishReason } from "./sequence.js";
+import { verifyGreedy, verifySampled } from "../spec/verify.js";
 
 export interface SchedulerConfig {
   /** Sequences decoding at once (the running batch cap). */
@@ -56,6 +57,8 @@ export interface SubmitOptions {
   maxTokens: number;
   priority?: number;
   stopAtEog?: boolean;
+  /** May use speculative decoding when the engine has a drafter. */
+  speculative?: boolean;
 }
 
 /**
@@ -128,8 +131,14 @@ export class Scheduler {
       opts.stopAtEog ?? true,
       this.now(),
     );
+    seq.speculative = opts.speculative ?? false;
     this.enqueue(seq);
     return seq;
+  }
+
+  /** Running sequences whose next step is a decode (the ones a drafter may draft for). */
+  decoding(): Sequence[] {
+    return this.running.filter((s) => s.remaining === 1);
   }
 
   /** Ends a sequence early (abort, or a stop string found by output processing). Frees its KV next step. */
@@ -145,11 +154,14 @@ export class Scheduler {
   schedule(): SchedulerOutput {
     const out: SchedulerOutput = { items: [], kv: [], open: [], sequences: [] };
     let budget = this.config.maxBatchTokens;
-    // 1. every decoding sequence gets its one token; when KV is short, preempt the newest
-    //    running sequence not yet in this plan (which may be this one)
+    let decoders = this.running.reduce((n, s) => n + (s.remaining === 1 ? 1 : 0), 0);
+    // 1. every decoding sequence gets its one token (plus drafted ones where budget and KV
+    //    allow); when KV is short, preempt the newest running sequence not yet in this plan
+    //    (which may be this one)
     for (let i = 0; i < this.running.length; i++) {
       const seq = this.running[i]!;
       if (seq.remaining !== 1) continue;
+      decoders--;
       while (!this.kv.canAppend(seq.slot!, 1) && this.running.length - 1 > i) {
         this.preempt(this.running[this.running.length - 1]!);
       }
@@ -158,7 +170,9 @@ export class Scheduler {
         i--;
         continue;
       }
-      budget -= this.add(out, seq, 1);
+      let draft = Math.min(seq.draft.length, budget - decoders - 1);
+      while (draft > 0 && !this.kv.canAppend(seq.slot!, 1 + draft)) draft--;
+      budget -= this.add(out, seq, 1, draft);
     }
     // 2. running sequences still prefilling, then 3. admissions, share what is left
     for (const seq of this.running) {
@@ -220,9 +234,10 @@ export class Scheduler {
     const ops = out.kv;
     if (reuse.kind === "take" && reuse.length * 2 < reuse.entry.tokens.length) {
       // a short match would destroy most of a cached prefix: keep it whole and copy the shared
-      // part into a free slot, or (no free slot) let it be evicted like any other
+      // part into another slot (unless it is the one that slot would be taken from)
+      const copyable = reuse.length >= MIN_COPY_TOKENS && this.kv.nextVictim() !== reuse.entry;
       reuse.entry.lastUsed = this.now();
-      reuse = reuse.length >= MIN_COPY_TOKENS && this.kv.freeSlotCount > 0 ? { kind: "copy", fromSlot: reuse.entry.slot, length: reuse.length } : { kind: "none", length: 0 };
+      reuse = copyable ? { kind: "copy", fromSlot: reuse.entry.slot, length: reuse.length } : { kind: "none", length: 0 };
     }
     if (reuse.kind === "take") {
       // the entry's tail past the match is dropped: what requests share is the part kept
@@ -272,29 +287,56 @@ export class Scheduler {
   }
 
   /** Applies a step's samples: advances `computed`, appends tokens, finishes sequences at EOG or limits. */
-  update(plan: SchedulerOutput, samples: readonly ({ token: number } | undefined)[]): TokenEvent[] {
+  update(plan: SchedulerOutput, samples: readonly (Pick<Sample, "token" | "positions"> | undefined)[]): TokenEvent[] {
     const events: TokenEvent[] = [];
     for (let i = 0; i < plan.items.length; i++) {
       const seq = plan.sequences[i]!;
       const item = plan.items[i]!;
       if (seq.status !== "running") continue; // finished or preempted while the step ran
-      seq.computed += item.tokens.length;
       const sample = samples[i];
-      if (!item.sample || sample === undefined) continue;
-      seq.tokens.push(sample.token);
-      seq.times.firstToken ??= this.now();
-      let finished: FinishReason | undefined;
-      if (seq.stopAtEog && this.eog(sample.token)) finished = "stop";
-      else if (seq.outputLength >= seq.maxTokens) finished = "length";
-      else if (seq.tokens.length >= this.config.cellsPerSequence) finished = "length";
-      if (finished !== undefined) this.finish(seq, finished);
-      events.push({ sequence: seq, index: i, token: sample.token, finished });
+      const drafted = item.draft ?? 0;
+      let tokens = sample === undefined ? [] : [sample.token];
+      if (drafted > 0 && sample?.positions !== undefined) {
+        // keep the drafted tokens the target agrees with, plus its own next token
+        const draft = item.tokens.slice(-drafted);
+        tokens = seq.sampler.temperature === 0 ? verifyGreedy(draft, sample.positions) : verifySampled(draft, seq.draftQ, sample.positions, () => seq.random());
+        const rejected = drafted - (tokens.length - 1);
+        seq.lastDraft = { proposed: drafted, accepted: drafted - rejected };
+        seq.computed += item.tokens.length - rejected;
+        if (rejected > 0) {
+          // the rejected guesses' KV cells go before the next step
+          this.kv.append(seq.slot!, -rejected);
+          this.pendingOps.push({ type: "truncate", seq: seq.slot!, from: seq.computed });
+        }
+      } else seq.computed += item.tokens.length;
+      if (!item.sample) continue;
+      for (const token of tokens) {
+        const finished = this.append(seq, token);
+        events.push({ sequence: seq, index: i, token, finished });
+        if (finished !== undefined) break;
+      }
     }
     return events;
   }
 
+  /** Appends a generated token; finishes the sequence when it ends generation. */
+  private append(seq: Sequence, token: number): FinishReason | undefined {
+    seq.tokens.push(token);
+    seq.times.firstToken ??= this.now();
+    let finished: FinishReason | undefined;
+    if (seq.stopAtEog && this.eog(token)) finished = "stop";
+    else if (seq.outputLength >= seq.maxTokens) finished = "length";
+    else if (seq.tokens.length >= this.config.cellsPerSequence) finished = "length";
+    if (finished !== undefined) {
+      // tokens past the end of generation were computed but are not the sequence's
+      seq.computed = Math.min(seq.computed, seq.tokens.length - 1);
+      this.finish(seq, finished);
+    }
+    return finished;
+  }
+
   /** Places `n` tokens of `seq` (from its first uncomputed one) in the plan; a sequence appears once per plan. */
-  private add(out: SchedulerOutput, seq: Sequence, n: number): number {
+  private add(out: SchedulerOutput, seq: Sequence, n: number, draft = 0): number {
     const firstPos = seq.computed;
     const item: PlanItem = {
       seq: seq.slot!,
@@ -302,11 +344,16 @@ export class Scheduler {
       tokens: seq.tokens.slice(firstPos, firstPos + n),
       sample: firstPos + n === seq.tokens.length,
     };
+    if (draft > 0) {
+      item.tokens = [...item.tokens, ...seq.draft.slice(0, draft)];
+      item.draft = draft;
+      if (seq.sampler.temperature > 0) item.probs = true;
+    }
     if (item.sample && penaltiesOn(seq.sampler)) item.history = seq.output();
-    this.kv.append(seq.slot!, n);
+    this.kv.append(seq.slot!, n + draft);
     out.items.push(item);
     out.sequences.push(seq);
-    return n;
+    return n + draft;
   }
 
   /** Frees a running sequence's KV and puts it back in the waiting queue to be recomputed. */

@@ -35,6 +35,15 @@ export class Sequence {
   passedOver = 0;
   /** Its KV is being loaded from a saved state: no tokens are scheduled until that is done. */
   restoring = false;
+  /** May speculate (the request allows it and its sampler has no state speculation would break). */
+  speculative = false;
+  /** Drafted tokens for the next step (set by the drafter before planning; may be empty). */
+  draft: number[] = [];
+  /** The drafter's distribution q for each drafted token (undefined: one-hot). */
+  draftQ: (ReadonlyMap<number, number> | undefined)[] = [];
+  /** What the last verification did, for the drafter's bookkeeping. */
+  lastDraft: { proposed: number; accepted: number } | undefined;
+  private rngState: number | undefined;
   readonly tokens: number[];
 
   constructor(
@@ -62,6 +71,15 @@ export class Sequence {
   /** Tokens still to evaluate before the next sample. */
   get remaining(): number {
     return this.tokens.length - this.computed;
+  }
+
+  /** Uniform [0, 1) draws for speculative sampling, seeded by the request's seed (mulberry32). */
+  random(): number {
+    let t = (this.rngState ??= this.sampler.seed ^ 0x5bd1e995) + 0x6d2b79f5;
+    this.rngState = t >>> 0;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
   /** Generated tokens (the penalty history). */

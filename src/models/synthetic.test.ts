@@ -36,7 +36,7 @@ describe("parseSyntheticSpec", () => {
       for (const run of [async () => parseSyntheticSpec(bad), () => ensureSyntheticModel(bad)]) {
         await assert.rejects(run, (e: unknown) => {
           assert.ok(isInferdError(e, "invalid_argument"));
-          assert.match(e.message, /^unknown synthetic shape ".*"; known: smollm2-135m, qwen2\.5-0\.5b, llama3\.2-1b \(quants f16, q8_0, q4_0\)$/);
+          assert.match(e.message, /^unknown synthetic shape ".*"; known: smollm2-135m, spec-draft-135m, spec-target-135m, qwen2\.5-0\.5b, llama3\.2-1b \(quants f16, q8_0, q4_0\)$/);
           assert.ok(!e.message.includes("\n"));
           return true;
         });

@@ -29,13 +29,26 @@ export interface SyntheticShape {
   qkvBias: boolean;
   /** Vocabulary-only GGUF in `<shared>/vocab/` whose tokenizer the model uses. */
   vocabFile: string;
+  /** Weights are seeded by this name instead of the shape's, so two shapes can share them. */
+  weightsOf?: string;
+  /**
+   * Layers from this index on write almost nothing into the residual stream (their output
+   * projections are scaled by 1e-3): the model computes nearly what its first layers alone
+   * compute. With `weightsOf`, this builds a target that a shallower draft model agrees with.
+   */
+  quietFrom?: number;
 }
 
+const SMOLLM2_135M: SyntheticShape = {
+  arch: "llama", nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, nVocab: 49152, nCtx: 8192,
+  ropeFreqBase: 100000, rmsEps: 1e-5, qkvBias: false, vocabFile: "ggml-vocab-starcoder.gguf",
+};
+
 export const SYNTHETIC_SHAPES: Readonly<Record<string, Readonly<SyntheticShape>>> = {
-  "smollm2-135m": {
-    arch: "llama", nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, nVocab: 49152, nCtx: 8192,
-    ropeFreqBase: 100000, rmsEps: 1e-5, qkvBias: false, vocabFile: "ggml-vocab-starcoder.gguf",
-  },
+  "smollm2-135m": SMOLLM2_135M,
+  // a speculative-decoding pair: the draft is the target's first 4 layers; the target's other 26 barely change its output
+  "spec-draft-135m": { ...SMOLLM2_135M, nLayer: 4, weightsOf: "spec-135m" },
+  "spec-target-135m": { ...SMOLLM2_135M, weightsOf: "spec-135m", quietFrom: 4 },
   "qwen2.5-0.5b": {
     arch: "qwen2", nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, nVocab: 151936, nCtx: 32768,
     ropeFreqBase: 1000000, rmsEps: 1e-6, qkvBias: true, vocabFile: "ggml-vocab-gpt-2.gguf",
@@ -148,10 +161,11 @@ function f16Uniform(): Uint16Array {
 }
 
 /** Buffers handed to fill() start at byte offset 0 of their ArrayBuffer (the writer allocates them so). */
-function weightFill(type: GgmlTypeId, seed: string): GgufTensor["fill"] {
+function weightFill(type: GgmlTypeId, seed: string, gain = 1): GgufTensor["fill"] {
   const rng = new Rng(fnv1a(seed));
   if (type === GGML_TYPE.F16) {
-    const table = f16Uniform();
+    const base = f16Uniform();
+    const table = gain === 1 ? base : Uint16Array.from(base, (_, i) => toF16((((i + 0.5) / 65536) * 2 - 1) * STD * Math.sqrt(3) * gain));
     return (buf) => {
       const u16 = new Uint16Array(buf.buffer, buf.byteOffset, buf.length >>> 1);
       for (let i = 0; i < u16.length; i += 2) {
@@ -161,7 +175,7 @@ function weightFill(type: GgmlTypeId, seed: string): GgufTensor["fill"] {
       }
     };
   }
-  const scale = SCALE_BITS[type]!;
+  const scale = gain === 1 ? SCALE_BITS[type]! : toF16((STD * gain) / (type === GGML_TYPE.Q8_0 ? 73.9 : 4.61));
   const blk = type === GGML_TYPE.Q8_0 ? 34 : 18;
   return (buf) => {
     rng.fillBytes(buf);
@@ -183,23 +197,24 @@ function f32Small(seed: string): GgufTensor["fill"] {
 function buildTensors(shape: string, quant: SyntheticQuant, p: SyntheticShape): GgufTensor[] {
   const wt = QUANTS[quant].type;
   const headDim = p.nEmbd / p.nHead, kvDim = headDim * p.nHeadKv;
-  const seed = `${shape}-${quant}-`;
-  const w = (name: string, dims: number[]): GgufTensor => ({ name, dims, type: wt, fill: weightFill(wt, seed + name) });
+  const seed = `${p.weightsOf ?? shape}-${quant}-`;
+  const w = (name: string, dims: number[], gain = 1): GgufTensor => ({ name, dims, type: wt, fill: weightFill(wt, seed + name, gain) });
   const norm = (name: string, n: number): GgufTensor => ({ name, dims: [n], type: GGML_TYPE.F32, fill: f32Const(1) });
   const bias = (name: string, n: number): GgufTensor => ({ name, dims: [n], type: GGML_TYPE.F32, fill: f32Small(seed + name) });
   const out: GgufTensor[] = [w("token_embd.weight", [p.nEmbd, p.nVocab])];
   for (let i = 0; i < p.nLayer; i++) {
     const b = `blk.${i}.`;
+    const gain = p.quietFrom !== undefined && i >= p.quietFrom ? 1e-3 : 1;
     out.push(norm(b + "attn_norm.weight", p.nEmbd));
     out.push(w(b + "attn_q.weight", [p.nEmbd, p.nEmbd]));
     out.push(w(b + "attn_k.weight", [p.nEmbd, kvDim]));
     out.push(w(b + "attn_v.weight", [p.nEmbd, kvDim]));
     if (p.qkvBias) out.push(bias(b + "attn_q.bias", p.nEmbd), bias(b + "attn_k.bias", kvDim), bias(b + "attn_v.bias", kvDim));
-    out.push(w(b + "attn_output.weight", [p.nEmbd, p.nEmbd]));
+    out.push(w(b + "attn_output.weight", [p.nEmbd, p.nEmbd], gain));
     out.push(norm(b + "ffn_norm.weight", p.nEmbd));
     out.push(w(b + "ffn_gate.weight", [p.nEmbd, p.nFf]));
     out.push(w(b + "ffn_up.weight", [p.nEmbd, p.nFf]));
-    out.push(w(b + "ffn_down.weight", [p.nFf, p.nEmbd]));
+    out.push(w(b + "ffn_down.weight", [p.nFf, p.nEmbd], gain));
   }
   out.push(norm("output_norm.weight", p.nEmbd)); // tied embeddings: no output.weight
   return out;

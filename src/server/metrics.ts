@@ -37,25 +37,28 @@ export class Metrics {
         for (const [name, e] of engines) this.set({ model_name: name }, e.load.waiting);
       },
     });
-    // vLLM's prefix-cache counters (tokens): read from the engines when scraped
-    const seen = new Map<string, { queries: number; hits: number }>();
-    const prefixCounter = (name: string, help: string, field: "queries" | "hits") =>
-      new Counter({
+    // counters the engines keep (prefix cache, speculative decoding), read when scraped
+    const engineCounter = (name: string, help: string, read: (e: Engine) => number) => {
+      const seen = new Map<string, number>();
+      return new Counter({
         name,
         help,
         labelNames: ["model_name"],
         registers,
         collect() {
           for (const [model, e] of engines) {
-            const now = e.prefixCacheStats;
-            const before = seen.get(`${field}:${model}`)?.[field] ?? 0;
-            if (now[field] > before) this.inc({ model_name: model }, now[field] - before);
-            seen.set(`${field}:${model}`, now);
+            const now = read(e);
+            const before = seen.get(model) ?? 0;
+            if (now > before) this.inc({ model_name: model }, now - before);
+            seen.set(model, now);
           }
         },
       });
-    prefixCounter("inferd:prefix_cache_queries", "Prompt tokens looked up in the prefix cache.", "queries");
-    prefixCounter("inferd:prefix_cache_hits", "Prompt tokens found in the prefix cache (not recomputed).", "hits");
+    };
+    engineCounter("inferd:prefix_cache_queries", "Prompt tokens looked up in the prefix cache.", (e) => e.prefixCacheStats.queries);
+    engineCounter("inferd:prefix_cache_hits", "Prompt tokens found in the prefix cache (not recomputed).", (e) => e.prefixCacheStats.hits);
+    engineCounter("inferd:spec_decode_num_draft_tokens", "Draft tokens proposed for verification.", (e) => e.specStats?.proposed ?? 0);
+    engineCounter("inferd:spec_decode_num_accepted_tokens", "Draft tokens the target accepted.", (e) => e.specStats?.accepted ?? 0);
     this.promptTokens = new Counter({ name: "inferd:prompt_tokens_total", help: "Prompt tokens received.", labelNames: ["model_name"], registers });
     this.generationTokens = new Counter({ name: "inferd:generation_tokens_total", help: "Tokens generated.", labelNames: ["model_name"], registers });
     this.requests = new Counter({ name: "inferd:request_success_total", help: "Finished requests by finish reason.", labelNames: ["model_name", "finished_reason"], registers });

@@ -30,6 +30,7 @@ function params(r: ChatCompletionRequest | CompletionRequest, maxTokens: number 
     logprobs,
     ignoreEos: r.ignore_eos,
     priority: r.priority,
+    speculative: r.speculative,
     ...(grammar !== undefined ? { grammar } : {}),
   };
 }

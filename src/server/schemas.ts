@@ -45,6 +45,8 @@ const sampling = {
   repetition_penalty: z.number().gt(0).optional(),
   ignore_eos: z.boolean().optional(),
   priority: z.number().int().optional(),
+  // inferd: opt a request out of speculative decoding
+  speculative: z.boolean().optional(),
 };
 
 const jsonSchemaObject = z.record(z.string(), z.unknown());

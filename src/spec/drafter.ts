@@ -26,7 +26,8 @@ export interface Draft {
 }
 
 export interface Drafter {
-  readonly name: "ngram" | "draft";
+  /** "ngram", "draft", or a custom drafter's name. */
+  readonly name: string;
   /** Proposes up to `k` tokens for each request (fewer, or none, when it has no good guess). */
   propose(requests: readonly DraftRequest[]): Promise<Map<number, Draft>>;
   /** The target accepted `count` of the tokens proposed for `id` (its tokens now end with them). */

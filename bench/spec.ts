@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -- spec`: speculative decoding, single stream, greedy, decode tok/s with and
+ * without speculation side by side in one run (same engine settings, same prompts):
+ * (1) prompt lookup on copy-heavy text: stories260K continuing a passage it was shown, and
+ *     synthetic smollm2-135m with a drafter whose guesses are right a controlled fraction of
+ *     the time (the reference greedy output, corrupted at rate 1 - overlap);
+ * (2) a draft model that agrees often: synthetic spec-target-135m (30 layers, 26 of them
+ *     nearly silent) drafted by spec-draft-135m (its first 4 layers);
+ * (3) speculation that never hits (overlap 0): what adaptive k leaves of the cost.
+ */
+import { Engine, type Draft, type DraftRequest, type Drafter, type EngineOptions } from "../src/index.js";
+import { ensureSyntheticModel } from "../src/models/synthetic.js";
+import { sharedModelsDir } from "../src/util/paths.js";
+import { fmt, printTable } from "./table.js";
+
+export interface SpecBenchOptions {
+  threads: number;
+  repeats: number;
+  outputTokens: number;
+}
+
+interface Figures {
+  tps: number;
+  proposed: number;
+  accepted: number;
+  verifications: number;
+}
+
+/** Proposes the known greedy continuation of one prompt, each token wrong with probability 1 - overlap. */
+class OracleDrafter implements Drafter {
+  readonly name = "oracle";
+  private seed = 1;
+  constructor(
+    private readonly prompt: readonly number[],
+    private readonly output: readonly number[],
+    private readonly overlap: number,
+  ) {}
+  async propose(requests: readonly DraftRequest[]): Promise<Map<number, Draft>> {
+    const out = new Map<number, Draft>();
+    for (const r of requests) {
+      if (this.prompt.some((t, i) => r.tokens[i] !== t)) continue;
+      const at = r.tokens.length - this.prompt.length;
+      const tokens = this.output.slice(at, at + r.k).map((t) => (this.random() < this.overlap ? t : t + 1));
+      if (tokens.length > 0) out.set(r.id, { tokens });
+    }
+    return out;
+  }
+  private random(): number {
+    this.seed = (Math.imul(this.seed, 1103515245) + 12345) >>> 0;
+    return this.seed / 4294967296;
+  }
+  accepted(): void {}
+  release(): void {}
+  async dispose(): Promise<void> {}
+}
+
+async function decode(engine: Engine, prompt: number[], n: number): Promise<Figures> {
+  const before = engine.specStats ?? { proposed: 0, accepted: 0, verifications: 0 };
+  let tps = 0;
+  for await (const ev of engine.generate(prompt, { temperature: 0, maxTokens: n, ignoreEos: true })) if (ev.type === "done") tps = ev.stats.tokensPerSecond;
+  const after = engine.specStats ?? before;
+  return { tps, proposed: after.proposed - before.proposed, accepted: after.accepted - before.accepted, verifications: after.verifications - before.verifications };
+}
+
+/** Best-of-`repeats` decode speed of each engine, alternating them run by run. */
+async function compare(engines: Engine[], prompt: number[], o: SpecBenchOptions): Promise<Figures[]> {
+  const runs: Figures[][] = engines.map(() => []);
+  for (let r = 0; r < o.repeats; r++) for (let i = 0; i < engines.length; i++) runs[i]!.push(await decode(engines[i]!, prompt, o.outputTokens));
+  return runs.map((rs) => ({ ...rs.reduce((a, b) => (b.tps > a.tps ? b : a)), tps: Math.max(...rs.map((x) => x.tps)) }));
+}
+
+function row(name: string, base: Figures, spec: Figures): (string | number)[] {
+  const rate = spec.proposed > 0 ? spec.accepted / spec.proposed : 0;
+  const meanAccepted = spec.verifications > 0 ? spec.accepted / spec.verifications : 0;
+  return [name, fmt(base.tps), fmt(spec.tps), fmt(spec.tps / base.tps, 2) + "x", fmt(rate * 100, 0) + "%", fmt(meanAccepted, 2)];
+}
+
+export async function specBench(o: SpecBenchOptions): Promise<void> {
+  const rows: (string | number)[][] = [];
+  const common: EngineOptions = { threads: o.threads, maxSequences: 1, contextSize: 2048, prefixCache: false };
+  const shared = sharedModelsDir();
+  if (shared !== undefined) {
+    // (1a) stories260K shown a passage, then continuing its beginning: it tends to retell it
+    const model = `${shared}/stories260K.gguf`;
+    const plain = await Engine.load({ ...common, model, contextSize: 512 });
+    const ngram = await Engine.load({ ...common, model, contextSize: 512, speculative: "ngram" });
+    const passage = (await tokensOf(plain, plain.tokenize(""), 200)).slice(0, 160);
+    const prompt = [...plain.tokenize(""), ...passage, ...passage.slice(0, 8)];
+    const [b, s] = await compare([plain, ngram], prompt, { ...o, outputTokens: Math.min(o.outputTokens, 300) });
+    rows.push(row("stories260K, prompt lookup, retelling a passage", b!, s!));
+    await plain.dispose();
+    await ngram.dispose();
+  }
+  // (1b, 3) synthetic smollm2-135m: guesses right a controlled fraction of the time
+  const model = await ensureSyntheticModel("synthetic:smollm2-135m-q8_0");
+  const plain = await Engine.load({ ...common, model });
+  const prompt = plain.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(4));
+  const output = await tokensOf(plain, prompt, o.outputTokens + 8);
+  for (const overlap of [1, 0.9, 0.7, 0.5, 0]) {
+    const spec = await Engine.load({ ...common, model, drafter: new OracleDrafter(prompt, output, overlap) });
+    const [b, s] = await compare([plain, spec], prompt, o);
+    rows.push(row(`smollm2-135m, drafts right ${overlap * 100}% of the time`, b!, s!));
+    await spec.dispose();
+  }
+  await plain.dispose();
+  // (2) a draft model that agrees often
+  const target = await ensureSyntheticModel("synthetic:spec-target-135m-q8_0");
+  const draftModel = await ensureSyntheticModel("synthetic:spec-draft-135m-q8_0");
+  const t = await Engine.load({ ...common, model: target });
+  const d = await Engine.load({ ...common, model: target, draftModel });
+  const [b, s] = await compare([t, d], t.tokenize("Once upon a time"), o);
+  rows.push(row("spec-target-135m drafted by spec-draft-135m", b!, s!));
+  await t.dispose();
+  await d.dispose();
+  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${o.threads} threads, k <= 4 (adaptive), best of ${o.repeats}\n`);
+  printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per step"], rows);
+}
+
+async function tokensOf(engine: Engine, prompt: number[], n: number): Promise<number[]> {
+  const out: number[] = [];
+  for await (const ev of engine.generate(prompt, { temperature: 0, maxTokens: n, ignoreEos: true })) if (ev.type === "delta") out.push(...ev.tokens);
+  return out;
+}

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { SpecController } from "./controller.js";
+import { NgramDrafter } from "./ngram-drafter.js";
+import { verifyGreedy, verifySampled, type TargetPosition } from "./verify.js";
+
+/** mulberry32: a seeded uniform [0, 1) source. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    let t = (a = (a + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Total variation distance between an empirical count and a distribution. */
+function tv(counts: Map<number, number>, n: number, p: Map<number, number>): number {
+  let d = 0;
+  for (const t of new Set([...counts.keys(), ...p.keys()])) d += Math.abs((counts.get(t) ?? 0) / n - (p.get(t) ?? 0));
+  return d / 2;
+}
+
+describe("verification", () => {
+  it("greedy keeps the agreeing prefix and adds the target's own token", () => {
+    const target = [5, 6, 9, 1].map((token) => ({ token }));
+    assert.deepEqual(verifyGreedy([5, 6, 7], target), [5, 6, 9]);
+    assert.deepEqual(verifyGreedy([5, 6, 9], target), [5, 6, 9, 1], "all accepted: the bonus token too");
+    assert.deepEqual(verifyGreedy([4], target), [5]);
+  });
+
+  // p at two positions; a draft model q that disagrees with p
+  const p0 = new Map([[1, 0.5], [2, 0.3], [3, 0.2]]);
+  const p1 = new Map([[1, 0.1], [2, 0.1], [3, 0.8]]);
+  const q0 = new Map([[1, 0.1], [2, 0.8], [3, 0.1]]);
+  const N = 40_000;
+  // with N samples, the TV distance of an unbiased sampler's empirical distribution to p is ~0.005
+  const TOLERANCE = 0.015;
+
+  function firstTokens(run: (r: () => number) => number[]): Map<number, number> {
+    const r = rng(7);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      const out = run(r);
+      counts.set(out[0]!, (counts.get(out[0]!) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** A draft token drawn from q0, as a draft model does. */
+  function drawQ(r: () => number): number {
+    const x = r();
+    return x < 0.1 ? 1 : x < 0.9 ? 2 : 3;
+  }
+
+  it("speculative sampling emits tokens distributed as p, for a draft model's q", () => {
+    const dr = rng(3);
+    const counts = firstTokens((r) => {
+      const target: TargetPosition[] = [{ token: 0, probs: p0 }, { token: 3, probs: p1 }];
+      return verifySampled([drawQ(dr)], [q0], target, r);
+    });
+    assert.ok(tv(counts, N, p0) < TOLERANCE, `TV ${tv(counts, N, p0)}`);
+  });
+
+  it("and for prompt lookup's one-hot q", () => {
+    const counts = firstTokens((r) => verifySampled([2], [undefined], [{ token: 0, probs: p0 }, { token: 3, probs: p1 }], r));
+    assert.ok(tv(counts, N, p0) < TOLERANCE, `TV ${tv(counts, N, p0)}`);
+  });
+
+  it("the check has teeth: accepting drafts without the p/q test is caught", () => {
+    const dr = rng(3);
+    const biased = firstTokens((r) => {
+      const d = drawQ(dr);
+      return r() < 0.9 ? [d] : verifySampled([d], [q0], [{ token: 0, probs: p0 }, { token: 3, probs: p1 }], r);
+    });
+    assert.ok(tv(biased, N, p0) > 5 * TOLERANCE, `TV ${tv(biased, N, p0)}`);
+  });
+});
+
+describe("prompt lookup drafter", () => {
+  it("proposes what followed the latest earlier occurrence of the last n-gram", async () => {
+    const d = new NgramDrafter({ maxN: 3, minN: 2 });
+    const tokens = [1, 2, 3, 4, 5, 9, 9, 2, 3];
+    const out = await d.propose([{ id: 1, tokens, k: 3, temperature: 0 }]);
+    assert.deepEqual(out.get(1)?.tokens, [4, 5, 9]);
+    // growing the sequence keeps the index current; a longer match wins
+    const grown = [...tokens, 4, 7, 1, 2, 3, 4];
+    const again = await d.propose([{ id: 1, tokens: grown, k: 2, temperature: 0 }]);
+    assert.deepEqual(again.get(1)?.tokens, [7, 1], "2 3 4 last occurred before 7");
+    const none = await d.propose([{ id: 2, tokens: [1, 2, 3, 4], k: 2, temperature: 0 }]);
+    assert.equal(none.has(2), false, "no repeated n-gram: no guess");
+  });
+});
+
+describe("adaptive k", () => {
+  it("speculates fully when guesses are accepted and stops when they are not", () => {
+    assert.equal(SpecController.kFor(0.9, 4), 4);
+    assert.equal(SpecController.kFor(0.4, 4), 2);
+    assert.equal(SpecController.kFor(0.2, 4), 1);
+    assert.equal(SpecController.kFor(0.05, 4), 0);
+  });
+});
