@@ -29,6 +29,7 @@ const { positionals, values } = parseArgs({
     turns: { type: "string" },
     conversations: { type: "string" },
     parts: { type: "string" },
+    "spec-k": { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -78,7 +79,13 @@ switch (which) {
     });
     break;
   case "spec":
-    await specBench({ threads, repeats: Number(values.repeats ?? 2), outputTokens: Number(values.output ?? 256) });
+    await specBench({
+      threads,
+      fixedThreads: values["fixed-threads"] ?? false,
+      repeats: Number(values.repeats ?? 3),
+      outputTokens: Number(values.output ?? 256),
+      ...(values["spec-k"] !== undefined ? { specK: Number(values["spec-k"]) } : {}),
+    });
     break;
   default:
     console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec)`);

@@ -15,6 +15,9 @@ import { fmt, printTable } from "./table.js";
 
 export interface SpecBenchOptions {
   threads: number;
+  /** Fixed threads for every step; otherwise measured per batch size (inferd's default), up to `threads`. */
+  fixedThreads: boolean;
+  specK?: number;
   repeats: number;
   outputTokens: number;
 }
@@ -77,7 +80,13 @@ function row(name: string, base: Figures, spec: Figures): (string | number)[] {
 
 export async function specBench(o: SpecBenchOptions): Promise<void> {
   const rows: (string | number)[][] = [];
-  const common: EngineOptions = { threads: o.threads, maxSequences: 1, contextSize: 2048, prefixCache: false };
+  const common: EngineOptions = {
+    ...(o.fixedThreads ? { threads: o.threads } : { maxThreads: o.threads }),
+    maxSequences: 1,
+    contextSize: 2048,
+    prefixCache: false,
+    ...(o.specK !== undefined ? { specK: o.specK } : {}),
+  };
   const shared = sharedModelsDir();
   if (shared !== undefined) {
     // (1a) stories260K shown a passage, then continuing its beginning: it tends to retell it
@@ -112,7 +121,8 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
   rows.push(row("spec-target-135m drafted by spec-draft-135m", b!, s!));
   await t.dispose();
   await d.dispose();
-  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${o.threads} threads, k <= 4 (adaptive), best of ${o.repeats}\n`);
+  const threads = o.fixedThreads ? `${o.threads} threads` : `threads measured per batch size (1-${o.threads})`;
+  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 8} (adaptive), best of ${o.repeats}\n`);
   printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per step"], rows);
 }
 

@@ -26,7 +26,7 @@ Options:
       --no-prefix-cache  compute every prompt in full (for comparison)
       --spec MODE        speculative decoding: ngram (prompt lookup), draft (needs --draft-model) or off (default)
       --draft-model M    draft model for --spec draft (same vocabulary as the served model)
-      --spec-k N         most tokens drafted per step (default 4; adapts per request below it)
+      --spec-k N         most tokens drafted per step (default 8; adapts per request below it)
       --kv-tier-size MB  budget of the saved-KV tier behind the prefix cache (default 2048; 0: off)
       --kv-tier-dir DIR  folder of that tier (default $INFERD_HOME/kv-cache; /dev/shm/... for RAM)
   -h, --help             show this help

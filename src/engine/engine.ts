@@ -70,8 +70,13 @@ export interface EngineOptions {
   draftModel?: string;
   /** A drafter of your own (implements `Drafter`): takes precedence over `speculative`. */
   drafter?: Drafter;
-  /** Most tokens drafted per step (default 4); each sequence adapts below it. */
+  /** Most tokens drafted per step (default 8); each sequence adapts below it. */
   specK?: number;
+  /**
+   * Adapt k per sequence to its acceptance and the measured cost of verifying (default true);
+   * false always drafts `specK` tokens, to test or measure speculation where it does not pay.
+   */
+  specAdaptive?: boolean;
   /** Folder of the second tier (on a RAM filesystem such as /dev/shm for a RAM tier); default $INFERD_HOME/kv-cache. */
   kvTierDir?: string;
 }

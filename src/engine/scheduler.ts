@@ -3,6 +3,7 @@ import { InferdError } from "../util/errors.js";
 import type { KvOp, PrefixTier } from "./kv-ops.js";
 import { KvPool } from "./kv-pool.js";
 import { MIN_COPY_TOKENS, planReuse, type Reuse } from "./prefix-reuse.js";
+import { commonPrefix } from "./prefix-index.js";
 import { Sequence, type FinishReason } from "./sequence.js";
 import { verifyGreedy, verifySampled } from "../spec/verify.js";
 
@@ -247,7 +248,11 @@ export class Scheduler {
     } else {
       const { slot, evicted } = this.kv.allocate(0);
       for (const e of evicted) {
-        if (this.config.tier?.worthSaving(e.tokens)) ops.push({ type: "save", seq: e.slot, tokens: e.tokens });
+        const keep = this.worthSaving(e.tokens);
+        if (keep !== undefined) {
+          if (keep.length < e.tokens.length) ops.push({ type: "truncate", seq: e.slot, from: keep.length });
+          ops.push({ type: "save", seq: e.slot, tokens: keep });
+        }
         ops.push({ type: "truncate", seq: e.slot, from: 0 });
       }
       seq.slot = slot;
@@ -271,6 +276,20 @@ export class Scheduler {
     seq.times.scheduled ??= this.now();
     this.running.push(seq);
     out.open.push({ seq: seq.slot!, sampler: seq.sampler, generated: seq.output() });
+  }
+
+  /**
+   * What of an evicted prefix to save in the second tier: the part other requests share with
+   * it (that is what later requests will want, not one request's own tail), or all of it when
+   * it shares nothing (a conversation that may continue); undefined when the tier declines.
+   */
+  private worthSaving(tokens: readonly number[]): readonly number[] | undefined {
+    const tier = this.config.tier;
+    if (tier === undefined) return undefined;
+    let shared = Math.max(this.kv.longestCached(tokens)?.length ?? 0, tier.longest(tokens)?.length ?? 0);
+    for (const r of this.running) shared = Math.max(shared, commonPrefix(r.tokens, tokens));
+    const keep = shared >= MIN_COPY_TOKENS ? tokens.slice(0, shared) : tokens;
+    return tier.worthSaving(keep) ? keep : undefined;
   }
 
   /** Called by the loop when a restore op ran: on failure the sequence continues from `fallback`. */

@@ -3,23 +3,68 @@
  *
  * Called by the engine loop before each `schedule()`: it learns from the last verification of
  * each decoding sequence, then asks the drafter for up to k tokens where speculation pays. k
- * follows the sequence's recent acceptance rate and drops to 0 when guesses keep failing (a
- * rejected guess costs a verified position for nothing); a sequence at 0 still probes with one
- * token now and then, so it can come back when its text turns predictable.
+ * weighs the sequence's recent acceptance against measured step times and drops to 0 when
+ * guesses keep failing (a rejected guess costs a verified position for nothing); a sequence at
+ * 0 still probes now and then, so it can come back when its text turns predictable.
  */
 import type { Sequence } from "../engine/sequence.js";
 import type { Drafter } from "./drafter.js";
 
-/** Steps between single-token probes of a sequence that stopped speculating. */
-const PROBE_EVERY = 8;
-/** Weight of the newest verification in the acceptance rate's moving average. */
-const EMA = 0.3;
+/**
+ * Decode steps at k = 0 between probes. Rare on purpose: on CPUs a step of 2+ tokens can cost
+ * 3x a single-token one (llama.cpp's batch-1 path is its fastest), so a probe is expensive.
+ */
+const PROBE_EVERY = 128;
+/** A probe assumes guesses this good: if even that would not pay here, there is no probe. */
+const PROBE_RATE = 0.9;
+/** Decay of a sequence's acceptance evidence per verification (recent text matters more). */
+const DECAY = 0.85;
+/** Speculate only when the expected gain beats this margin (step times are noisy). */
+const MIN_GAIN = 1.05;
 
 interface SeqState {
-  /** Moving average of accepted / proposed. */
-  rate: number;
+  /** Decayed counts of accepted guesses and of guesses judged (the geometric model's evidence). */
+  hits: number;
+  trials: number;
   /** Decode steps since the last proposal. */
   idle: number;
+}
+
+/**
+ * Measured step times by tokens in the step, so k is chosen by what verification really costs
+ * here. On CPUs a small batch costs nearly as much per token as single-token decoding, so long
+ * drafts pay only when almost every guess is right; on hardware where it is cheap they pay
+ * much earlier. Unmeasured sizes are interpolated between measured ones.
+ */
+export class StepCosts {
+  /** The last few step times of each size; their median is the estimate (one slow step, from another process say, does not count). */
+  private readonly samples = new Map<number, number[]>();
+  private readonly ms = new Map<number, number>();
+
+  record(tokens: number, ms: number): void {
+    let xs = this.samples.get(tokens);
+    if (xs === undefined) this.samples.set(tokens, (xs = []));
+    xs.push(ms);
+    if (xs.length > 9) xs.shift();
+    const sorted = [...xs].sort((a, b) => a - b);
+    this.ms.set(tokens, sorted[sorted.length >> 1]!);
+  }
+
+  /** Estimated ms of a step of `n` tokens; undefined until something at or below n was measured. */
+  cost(n: number): number | undefined {
+    const exact = this.ms.get(n);
+    if (exact !== undefined) return exact;
+    let lo: [number, number] | undefined;
+    let hi: [number, number] | undefined;
+    for (const [k, v] of this.ms) {
+      if (k < n && (lo === undefined || k > lo[0])) lo = [k, v];
+      if (k > n && (hi === undefined || k < hi[0])) hi = [k, v];
+    }
+    if (lo === undefined) return undefined;
+    // past the largest measured size: per token as costly as there (pessimistic, so it gets tried only if it clearly pays)
+    if (hi === undefined) return (lo[1] * n) / lo[0];
+    return lo[1] + ((hi[1] - lo[1]) * (n - lo[0])) / (hi[0] - lo[0]);
+  }
 }
 
 /** Counters for /metrics and the benchmark. */
@@ -39,26 +84,48 @@ export class SpecController {
     readonly drafter: Drafter,
     /** Most tokens to draft per step. */
     readonly maxK: number,
+    /** Step times by size, fed by the engine loop after every step. */
+    readonly costs: StepCosts = new StepCosts(),
+    /** false: always draft `maxK` tokens (to test or measure speculation where it does not pay). */
+    readonly adaptive = true,
   ) {}
 
-  /** The k to use for a sequence with this acceptance rate. */
-  static kFor(rate: number, maxK: number): number {
-    if (rate >= 0.6) return maxK;
-    if (rate >= 0.35) return Math.max(1, Math.ceil(maxK / 2));
-    if (rate >= 0.15) return 1;
-    return 0;
+  /**
+   * The k that maximizes expected tokens per unit of step time for a sequence whose guesses are
+   * right with probability `a` each (so k drafts yield a(1 - a^k)/(1 - a) accepted tokens), in a
+   * step that already holds `base` tokens each yielding one. 0 when speculation does not pay.
+   */
+  static kFor(a: number, base: number, maxK: number, costs: StepCosts): number {
+    const t0 = costs.cost(base);
+    if (t0 === undefined) return 0;
+    let best = 0;
+    let bestRate = base / t0;
+    let accepted = 0;
+    for (let k = 1; k <= maxK; k++) {
+      accepted += a ** k;
+      const t = costs.cost(base + k);
+      if (t === undefined) break;
+      const rate = (base + accepted) / t;
+      if (rate > bestRate * (best === 0 ? MIN_GAIN : 1)) {
+        best = k;
+        bestRate = rate;
+      }
+    }
+    return best;
   }
 
   /** Sets `draft` on the decoding sequences that should speculate this step. */
   async draft(decoding: readonly Sequence[]): Promise<void> {
     const requests = [];
+    // every decoding sequence yields a token this step; drafts add tokens to the same step
+    let base = decoding.length;
     for (const seq of decoding) {
       seq.draft = [];
       seq.draftQ = [];
       if (!seq.speculative) continue;
       const st = this.learn(seq);
-      let k = SpecController.kFor(st.rate, this.maxK);
-      if (k === 0 && st.idle >= PROBE_EVERY) k = 1;
+      let k = this.adaptive ? SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs) : this.maxK;
+      if (k === 0 && st.idle >= PROBE_EVERY) k = SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs);
       // never guess past the request's end
       k = Math.min(k, seq.maxTokens - seq.outputLength - 1);
       if (k <= 0) {
@@ -66,6 +133,7 @@ export class SpecController {
         continue;
       }
       st.idle = 0;
+      base += k;
       requests.push({ id: seq.id, tokens: seq.tokens, k, temperature: seq.sampler.temperature });
     }
     if (requests.length === 0) return;
@@ -89,14 +157,17 @@ export class SpecController {
   /** Folds the sequence's last verification into its state and the counters. */
   private learn(seq: Sequence): SeqState {
     let st = this.state.get(seq.id);
-    if (st === undefined) this.state.set(seq.id, (st = { rate: 0.6, idle: 0 }));
+    // prior: guesses right 80% of the time, worth two observations (so it yields to evidence fast)
+    if (st === undefined) this.state.set(seq.id, (st = { hits: 1.6, trials: 2, idle: 0 }));
     const last = seq.lastDraft;
     if (last !== undefined) {
       seq.lastDraft = undefined;
       this.stats.proposed += last.proposed;
       this.stats.accepted += last.accepted;
       this.stats.verifications++;
-      st.rate += EMA * (last.accepted / last.proposed - st.rate);
+      // geometric model: each accepted guess is a success; the first rejected one a failure
+      st.hits = DECAY * st.hits + last.accepted;
+      st.trials = DECAY * st.trials + last.accepted + (last.accepted < last.proposed ? 1 : 0);
       this.drafter.accepted(seq.id, last.accepted);
     }
     return st;

@@ -9,6 +9,7 @@
  */
 import type { Backend, PlanItem, SamplerConfig } from "../backend/backend.js";
 import { commonPrefix } from "../engine/prefix-index.js";
+import type { ThreadTuner } from "../engine/thread-tuner.js";
 import type { Draft, DraftRequest, Drafter } from "./drafter.js";
 
 interface DraftSeq {
@@ -23,7 +24,11 @@ export class DraftModelDrafter implements Drafter {
   private readonly seqs = new Map<number, DraftSeq>();
   private readonly freeSlots: number[];
 
-  constructor(readonly backend: Backend) {
+  constructor(
+    readonly backend: Backend,
+    /** Chooses the draft's threads per pass from measurements; without it they stay fixed. */
+    private readonly tuner?: ThreadTuner,
+  ) {
     this.freeSlots = Array.from({ length: backend.kv.maxSequences }, (_, i) => backend.kv.maxSequences - 1 - i);
   }
 
@@ -70,7 +75,11 @@ export class DraftModelDrafter implements Drafter {
       owners.push(a);
       used += n;
     }
+    if (this.tuner !== undefined) this.backend.setThreads(this.tuner.choose(used));
+    const threads = this.backend.threads;
+    const t0 = performance.now();
     const result = await this.backend.run({ items });
+    this.tuner?.record(used, threads, performance.now() - t0);
     for (let i = 0; i < owners.length; i++) {
       const a = owners[i]!;
       const item = items[i]!;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { SpecController } from "./controller.js";
+import { SpecController, StepCosts } from "./controller.js";
 import { NgramDrafter } from "./ngram-drafter.js";
 import { verifyGreedy, verifySampled, type TargetPosition } from "./verify.js";
 
@@ -94,10 +94,31 @@ describe("prompt lookup drafter", () => {
 });
 
 describe("adaptive k", () => {
-  it("speculates fully when guesses are accepted and stops when they are not", () => {
-    assert.equal(SpecController.kFor(0.9, 4), 4);
-    assert.equal(SpecController.kFor(0.4, 4), 2);
-    assert.equal(SpecController.kFor(0.2, 4), 1);
-    assert.equal(SpecController.kFor(0.05, 4), 0);
+  const table = (f: (n: number) => number) => {
+    const c = new StepCosts();
+    for (const n of [1, 2, 4, 8, 16, 32]) c.record(n, f(n));
+    return c;
+  };
+  // verification nearly free (a GPU, or a big model's memory-bound decode) vs. as costly as decoding
+  const cheap = table((n) => 10 + 0.5 * (n - 1));
+  const linear = table((n) => 10 * n);
+
+  it("speculates far when positions are cheap and guesses good, not at all when they are bad", () => {
+    assert.equal(SpecController.kFor(0.95, 1, 8, cheap), 8);
+    assert.ok(SpecController.kFor(0.6, 1, 8, cheap) >= 2);
+    assert.equal(SpecController.kFor(0.02, 1, 8, cheap), 0);
+  });
+
+  it("never speculates where a verified position costs a whole decode", () => {
+    assert.equal(SpecController.kFor(0.95, 1, 8, linear), 0);
+  });
+
+  it("waits for a measured decode step before guessing what speculation costs", () => {
+    assert.equal(SpecController.kFor(0.95, 1, 8, new StepCosts()), 0);
+    const c = new StepCosts();
+    c.record(1, 10);
+    c.record(33, 40);
+    assert.equal(c.cost(17), 25, "interpolated between measured sizes");
+    assert.equal(c.cost(66), 80, "past the largest: per token as costly as there");
   });
 });
