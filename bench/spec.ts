@@ -65,8 +65,12 @@ async function decode(engine: Engine, prompt: number[], n: number): Promise<Figu
   return { tps, proposed: after.proposed - before.proposed, accepted: after.accepted - before.accepted, verifications: after.verifications - before.verifications };
 }
 
-/** Best-of-`repeats` decode speed of each engine, alternating them run by run. */
+/**
+ * Best-of-`repeats` decode speed of each engine, alternating them run by run, after one untimed
+ * run each (a fresh engine measures its thread counts per batch size in its first steps).
+ */
 async function compare(engines: Engine[], prompt: number[], o: SpecBenchOptions): Promise<Figures[]> {
+  for (const e of engines) await decode(e, prompt, o.outputTokens);
   const runs: Figures[][] = engines.map(() => []);
   for (let r = 0; r < o.repeats; r++) for (let i = 0; i < engines.length; i++) runs[i]!.push(await decode(engines[i]!, prompt, o.outputTokens));
   return runs.map((rs) => ({ ...rs.reduce((a, b) => (b.tps > a.tps ? b : a)), tps: Math.max(...rs.map((x) => x.tps)) }));
@@ -102,16 +106,19 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
   }
   // (1b, 3) synthetic smollm2-135m: guesses right a controlled fraction of the time
   const model = await ensureSyntheticModel("synthetic:smollm2-135m-q8_0");
-  const plain = await Engine.load({ ...common, model });
-  const prompt = plain.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(4));
-  const output = await tokensOf(plain, prompt, o.outputTokens + 8);
+  const ref = await Engine.load({ ...common, model });
+  const prompt = ref.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(4));
+  const output = await tokensOf(ref, prompt, o.outputTokens + 8);
+  await ref.dispose();
   for (const overlap of [1, 0.9, 0.7, 0.5, 0]) {
+    // a fresh pair per case: both start from the same state
+    const plain = await Engine.load({ ...common, model });
     const spec = await Engine.load({ ...common, model, drafter: new OracleDrafter(prompt, output, overlap) });
     const [b, s] = await compare([plain, spec], prompt, o);
     rows.push(row(`smollm2-135m, drafts right ${overlap * 100}% of the time`, b!, s!));
     await spec.dispose();
+    await plain.dispose();
   }
-  await plain.dispose();
   // (2) a draft model that agrees often
   const target = await ensureSyntheticModel("synthetic:spec-target-135m-q8_0");
   const draftModel = await ensureSyntheticModel("synthetic:spec-draft-135m-q8_0");

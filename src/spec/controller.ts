@@ -14,11 +14,11 @@ import type { Drafter } from "./drafter.js";
  * Decode steps at k = 0 between probes. Rare on purpose: on CPUs a step of 2+ tokens can cost
  * 3x a single-token one (llama.cpp's batch-1 path is its fastest), so a probe is expensive.
  */
-const PROBE_EVERY = 128;
+const PROBE_EVERY = 256;
 /** A probe assumes guesses this good: if even that would not pay here, there is no probe. */
 const PROBE_RATE = 0.9;
 /** Decay of a sequence's acceptance evidence per verification (recent text matters more). */
-const DECAY = 0.85;
+const DECAY = 0.95;
 /** Speculate only when the expected gain beats this margin (step times are noisy). */
 const MIN_GAIN = 1.05;
 
@@ -48,6 +48,12 @@ export class StepCosts {
     if (xs.length > 9) xs.shift();
     const sorted = [...xs].sort((a, b) => a - b);
     this.ms.set(tokens, sorted[sorted.length >> 1]!);
+  }
+
+  /** Whether a step larger than `n` tokens was measured (else the cost of one is only extrapolated). */
+  measuredAbove(n: number): boolean {
+    for (const k of this.ms.keys()) if (k > n) return true;
+    return false;
   }
 
   /** Estimated ms of a step of `n` tokens; undefined until something at or below n was measured. */
@@ -95,7 +101,7 @@ export class SpecController {
    * right with probability `a` each (so k drafts yield a(1 - a^k)/(1 - a) accepted tokens), in a
    * step that already holds `base` tokens each yielding one. 0 when speculation does not pay.
    */
-  static kFor(a: number, base: number, maxK: number, costs: StepCosts): number {
+  static kFor(a: number, base: number, maxK: number, costs: StepCosts, draftMs: (k: number) => number = () => 0): number {
     const t0 = costs.cost(base);
     if (t0 === undefined) return 0;
     let best = 0;
@@ -103,7 +109,8 @@ export class SpecController {
     let accepted = 0;
     for (let k = 1; k <= maxK; k++) {
       accepted += a ** k;
-      const t = costs.cost(base + k);
+      const verify = costs.cost(base + k);
+      const t = verify === undefined ? undefined : verify + draftMs(k);
       if (t === undefined) break;
       const rate = (base + accepted) / t;
       if (rate > bestRate * (best === 0 ? MIN_GAIN : 1)) {
@@ -124,8 +131,12 @@ export class SpecController {
       seq.draftQ = [];
       if (!seq.speculative) continue;
       const st = this.learn(seq);
-      let k = this.adaptive ? SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs) : this.maxK;
-      if (k === 0 && st.idle >= PROBE_EVERY) k = SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs);
+      const draftMs = (n: number) => this.drafter.costMs?.(n) ?? 0;
+      let k = this.adaptive ? SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs, draftMs) : this.maxK;
+      if (k === 0 && st.idle >= PROBE_EVERY) {
+        // nothing measured at these sizes yet: try once, so the decision rests on a measurement
+        k = this.costs.measuredAbove(base + this.maxK - 1) ? SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs) : this.maxK;
+      }
       // never guess past the request's end
       k = Math.min(k, seq.maxTokens - seq.outputLength - 1);
       if (k <= 0) {
@@ -158,7 +169,7 @@ export class SpecController {
   private learn(seq: Sequence): SeqState {
     let st = this.state.get(seq.id);
     // prior: guesses right 80% of the time, worth two observations (so it yields to evidence fast)
-    if (st === undefined) this.state.set(seq.id, (st = { hits: 1.6, trials: 2, idle: 0 }));
+    if (st === undefined) this.state.set(seq.id, (st = { hits: 1.6, trials: 2, idle: PROBE_EVERY }));
     const last = seq.lastDraft;
     if (last !== undefined) {
       seq.lastDraft = undefined;

@@ -23,6 +23,8 @@ export class DraftModelDrafter implements Drafter {
   readonly name = "draft";
   private readonly seqs = new Map<number, DraftSeq>();
   private readonly freeSlots: number[];
+  /** Moving average of a single-token draft pass, ms (the passes after catch-up). */
+  private passMs: number | undefined;
 
   constructor(
     readonly backend: Backend,
@@ -79,7 +81,9 @@ export class DraftModelDrafter implements Drafter {
     const threads = this.backend.threads;
     const t0 = performance.now();
     const result = await this.backend.run({ items });
-    this.tuner?.record(used, threads, performance.now() - t0);
+    const ms = performance.now() - t0;
+    this.tuner?.record(used, threads, ms);
+    if (used === items.length) this.passMs = this.passMs === undefined ? ms : this.passMs + 0.2 * (ms - this.passMs);
     for (let i = 0; i < owners.length; i++) {
       const a = owners[i]!;
       const item = items[i]!;
@@ -106,6 +110,10 @@ export class DraftModelDrafter implements Drafter {
   }
 
   accepted(): void {}
+
+  costMs(k: number): number | undefined {
+    return this.passMs === undefined ? undefined : k * this.passMs;
+  }
 
   release(id: number): void {
     const s = this.seqs.get(id);

@@ -32,6 +32,8 @@ export interface Drafter {
   propose(requests: readonly DraftRequest[]): Promise<Map<number, Draft>>;
   /** The target accepted `count` of the tokens proposed for `id` (its tokens now end with them). */
   accepted(id: number, count: number): void;
+  /** Measured ms to draft `k` tokens for one more sequence (a draft model's passes); undefined: free. */
+  costMs?(k: number): number | undefined;
   /** The request is gone: drop what the drafter keeps for it. */
   release(id: number): void;
   dispose(): Promise<void>;
