@@ -38,7 +38,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   for (const mode of ["on", "off"] as Mode[]) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
-    const server = await startServer(path, ["--threads", String(o.threads), "--max-sequences", String(o.concurrency), "--context", "2048", ...flags]);
+    const server = await startServer(path, ["--threads", String(o.threads), "--max-sequences", String(Math.max(8, o.concurrency)), "--context", "2048", ...flags]);
     try {
       if (o.parts.includes("repetition")) {
         const opts: BenchServeOptions = {
@@ -59,7 +59,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
       await stopServer(server.proc);
     }
   }
-  console.log(`\n${o.model}, ${o.threads} threads, max ${o.concurrency} running\n`);
+  console.log(`\n${o.model}, ${o.threads} threads, server with ${Math.max(8, o.concurrency)} running sequences (+ as many cached)\n`);
   if (rows.length > 0) {
     console.log(`prefix-repetition: ${o.numPrompts} requests, 10 prefixes x 1024 tokens, 256-token unique suffixes, 128 output tokens, shuffled, ${o.concurrency} concurrent\n`);
     printTable(["cache", "ok", "failed", "prompt tokens received", "computed", "computed/received", "TTFT p50 ms", "TTFT p99 ms", "out tok/s", "duration s"], rows);
