@@ -51,3 +51,16 @@ export function planReuse(seq: Sequence, kv: KvPool, running: readonly Sequence[
   if (pending !== undefined && pending.length >= best.length + MIN_COPY_TOKENS) return { kind: "defer", ...pending };
   return best;
 }
+
+/**
+ * What of an evicted prefix to save in the second tier: the part other requests share with it
+ * (what later requests will want, not one request's own tail), or all of it when it shares
+ * nothing (a conversation that may continue); undefined when the tier declines.
+ */
+export function savedPart(tokens: readonly number[], kv: KvPool, running: readonly Sequence[], tier: PrefixTier | undefined): readonly number[] | undefined {
+  if (tier === undefined) return undefined;
+  let shared = Math.max(kv.longestCached(tokens)?.length ?? 0, tier.longest(tokens)?.length ?? 0);
+  for (const r of running) shared = Math.max(shared, commonPrefix(r.tokens, tokens));
+  const keep = shared >= MIN_COPY_TOKENS ? tokens.slice(0, shared) : tokens;
+  return tier.worthSaving(keep) ? keep : undefined;
+}

@@ -2,10 +2,9 @@ import type { PlanItem, Sample, SamplerConfig, StepPlan } from "../backend/backe
 import { InferdError } from "../util/errors.js";
 import type { KvOp, PrefixTier } from "./kv-ops.js";
 import { KvPool } from "./kv-pool.js";
-import { MIN_COPY_TOKENS, planReuse, type Reuse } from "./prefix-reuse.js";
-import { commonPrefix } from "./prefix-index.js";
+import { MIN_COPY_TOKENS, planReuse, savedPart, type Reuse } from "./prefix-reuse.js";
 import { Sequence, type FinishReason } from "./sequence.js";
-import { verifyGreedy, verifySampled } from "../spec/verify.js";
+import { verifyDraft } from "../spec/verify.js";
 
 export interface SchedulerConfig {
   /** Sequences decoding at once (the running batch cap). */
@@ -248,7 +247,7 @@ export class Scheduler {
     } else {
       const { slot, evicted } = this.kv.allocate(0);
       for (const e of evicted) {
-        const keep = this.worthSaving(e.tokens);
+        const keep = savedPart(e.tokens, this.kv, this.running, this.config.tier);
         if (keep !== undefined) {
           if (keep.length < e.tokens.length) ops.push({ type: "truncate", seq: e.slot, from: keep.length });
           ops.push({ type: "save", seq: e.slot, tokens: keep });
@@ -278,20 +277,6 @@ export class Scheduler {
     out.open.push({ seq: seq.slot!, sampler: seq.sampler, generated: seq.output() });
   }
 
-  /**
-   * What of an evicted prefix to save in the second tier: the part other requests share with
-   * it (that is what later requests will want, not one request's own tail), or all of it when
-   * it shares nothing (a conversation that may continue); undefined when the tier declines.
-   */
-  private worthSaving(tokens: readonly number[]): readonly number[] | undefined {
-    const tier = this.config.tier;
-    if (tier === undefined) return undefined;
-    let shared = Math.max(this.kv.longestCached(tokens)?.length ?? 0, tier.longest(tokens)?.length ?? 0);
-    for (const r of this.running) shared = Math.max(shared, commonPrefix(r.tokens, tokens));
-    const keep = shared >= MIN_COPY_TOKENS ? tokens.slice(0, shared) : tokens;
-    return tier.worthSaving(keep) ? keep : undefined;
-  }
-
   /** Called by the loop when a restore op ran: on failure the sequence continues from `fallback`. */
   restored(seq: Sequence, ok: boolean, fallback: number): void {
     seq.restoring = false;
@@ -316,9 +301,7 @@ export class Scheduler {
       const drafted = item.draft ?? 0;
       let tokens = sample === undefined ? [] : [sample.token];
       if (drafted > 0 && sample?.positions !== undefined) {
-        // keep the drafted tokens the target agrees with, plus its own next token
-        const draft = item.tokens.slice(-drafted);
-        tokens = seq.sampler.temperature === 0 ? verifyGreedy(draft, sample.positions) : verifySampled(draft, seq.draftQ, sample.positions, () => seq.random());
+        tokens = verifyDraft(seq, item.tokens.slice(-drafted), sample.positions);
         const rejected = drafted - (tokens.length - 1);
         seq.lastDraft = { proposed: drafted, accepted: drafted - rejected };
         seq.computed += item.tokens.length - rejected;

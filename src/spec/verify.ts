@@ -11,6 +11,12 @@
  * distributed exactly as p. Prompt lookup is the one-hot case q(d) = 1: accept with
  * probability p(d), else draw from p with d removed.
  */
+import type { Sequence } from "../engine/sequence.js";
+
+/** The tokens a sequence keeps from a verified draft: greedy or speculative sampling, by its temperature. */
+export function verifyDraft(seq: Sequence, draft: readonly number[], target: readonly TargetPosition[]): number[] {
+  return seq.sampler.temperature === 0 ? verifyGreedy(draft, target) : verifySampled(draft, seq.draftQ, target, () => seq.random());
+}
 
 /** The target's verdict at one drafted position: its sampled token and, when sampling, its distribution p. */
 export interface TargetPosition {
