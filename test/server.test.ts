@@ -256,6 +256,41 @@ describe("inferd serve", needsShared, () => {
     assert.ok(hits >= again.usage!.prompt_tokens - 1 && queries > hits, `hits ${hits}, queries ${queries}`);
   });
 
+  it("multi-turn chat: turn N's cache hit covers the whole history, the previous answer included", async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Write a few words about the sea, the sky and the ships." }];
+    let previous: { prompt: number; completion: number } | undefined;
+    for (let turn = 1; turn <= 3; turn++) {
+      const stream = turn === 2;
+      let content = "";
+      let usage: OpenAI.CompletionUsage | undefined;
+      if (stream) {
+        const s = await openai.chat.completions.create({ model: "chat", messages, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+        for await (const chunk of s) {
+          content += chunk.choices[0]?.delta.content ?? "";
+          usage = chunk.usage ?? usage;
+        }
+      } else {
+        const r = await openai.chat.completions.create({ model: "chat", messages, max_tokens: 12, temperature: 0 });
+        content = r.choices[0]!.message.content ?? "";
+        usage = r.usage;
+      }
+      if (previous !== undefined) {
+        // everything but the previous answer's last token (sampled, never computed) was in KV
+        assert.equal(usage!.prompt_tokens_details!.cached_tokens, previous.prompt + previous.completion - 1, `turn ${turn}`);
+      }
+      previous = { prompt: usage!.prompt_tokens, completion: usage!.completion_tokens };
+      messages.push({ role: "assistant", content }, { role: "user", content: `And now turn ${turn + 1}, please.` });
+    }
+    const anthropic = new Anthropic({ baseURL: base, apiKey: "unused", maxRetries: 0 });
+    const conv: Anthropic.MessageParam[] = [{ role: "user", content: "Tell me about the mountains and the rivers." }];
+    const first = await anthropic.messages.create({ model: "chat", max_tokens: 10, messages: conv }); // sampled (temperature 1)
+    const answer = first.content[0]!.type === "text" ? first.content[0]!.text : "";
+    conv.push({ role: "assistant", content: answer }, { role: "user", content: "More, please." });
+    const second = await anthropic.messages.create({ model: "chat", max_tokens: 4, messages: conv });
+    const firstPrompt = first.usage.input_tokens + (first.usage.cache_read_input_tokens ?? 0);
+    assert.equal(second.usage.cache_read_input_tokens, firstPrompt + first.usage.output_tokens - 1, JSON.stringify({ answer, first: first.usage, stop: first.stop_reason }));
+  });
+
   it("errors: OpenAI's shape with the right status and param", async () => {
     const post = (path: string, body: string, headers: Record<string, string> = {}) =>
       fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });

@@ -200,6 +200,11 @@ export class Engine {
     return { running: this.core.scheduler.runningCount, waiting: this.core.scheduler.waitingCount };
   }
 
+  /** Whether finished requests' KV is kept for later prompts (automatic prefix caching). */
+  get prefixCaching(): boolean {
+    return this.core.scheduler.config.prefixCache === true;
+  }
+
   /** Prompt tokens looked up in the prefix cache and found there, since load (metrics). */
   get prefixCacheStats(): { queries: number; hits: number } {
     return { ...this.core.scheduler.prefixStats };

@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { renderChat, type ChatMessage } from "./chat-template.js";
 import { checkFits, generateChoices, type ServedModel } from "./choices.js";
+import { chatPrompt } from "./openai.js";
 import { anthropicError, toApiError } from "./errors.js";
 import type { MessagesRequest } from "./schemas.js";
 
@@ -24,8 +25,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
     ...r.messages.map((m) => ({ role: m.role, content: text(m.content) })),
   ];
   const rendered = renderChat(engine.model, chat);
-  const bos = engine.model.bosText;
-  const prompt = engine.tokenize(rendered, { addBos: engine.model.addBos && !(bos && rendered.startsWith(bos)), special: true });
+  const prompt = chatPrompt(served, rendered);
   checkFits(engine, prompt.length, r.max_tokens);
   const ac = new AbortController();
   const events = generateChoices(
@@ -34,6 +34,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
     { maxTokens: r.max_tokens, temperature: r.temperature, topP: r.top_p, topK: r.top_k, stop: r.stop_sequences },
     1,
     ac.signal,
+    rendered,
   )[Symbol.asyncIterator]();
   const first = await events.next(); // request errors surface before any byte is sent
   const id = `msg_${randomUUID().replaceAll("-", "")}`;

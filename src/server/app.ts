@@ -11,6 +11,7 @@ import { anthropicError, HttpError, openAiError, toApiError, type ApiError } fro
 import { Metrics } from "./metrics.js";
 import { chatCompletions, completions, embeddings } from "./openai.js";
 import { chatCompletionRequest, completionRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
+import { TurnMemo } from "./turn-memo.js";
 
 export interface AppOptions {
   /** Model id -> engine. The first is the default for clients that name none. */
@@ -25,7 +26,12 @@ export function createApp(opts: AppOptions) {
   const metrics = new Metrics(opts.engines);
   const served = new Map<string, ServedModel>();
   for (const [id, engine] of opts.engines) {
-    served.set(id, { id, engine, record: (finish, stats) => metrics.record(id, finish, stats) });
+    served.set(id, {
+      id,
+      engine,
+      record: (finish, stats) => metrics.record(id, finish, stats),
+      ...(engine.prefixCaching ? { turns: new TurnMemo() } : {}),
+    });
   }
   const app = new Hono();
   const isAnthropic = (c: Context) => c.req.path === "/v1/messages";

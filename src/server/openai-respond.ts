@@ -19,6 +19,8 @@ import { ToolCallExtractor, type ToolCall } from "./tool-calls.js";
 export interface Completion {
   kind: "chat" | "text";
   prompt: number[];
+  /** The rendered chat the prompt was tokenized from (chat only: its turns are remembered). */
+  promptText?: string;
   params: GenerateParams;
   request: ChatCompletionRequest | CompletionRequest;
   /** Parse tool calls out of the output (chat with tools). */
@@ -73,7 +75,7 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
   const created = Math.floor(Date.now() / 1000);
   const ac = new AbortController();
-  const events = generateChoices(served, prompt, p, n, ac.signal)[Symbol.asyncIterator]();
+  const events = generateChoices(served, prompt, p, n, ac.signal, job.promptText)[Symbol.asyncIterator]();
   const echo = kind === "text" && (r as CompletionRequest).echo ? served.engine.detokenize(prompt) : "";
   const outs = Array.from({ length: n }, () => new ChoiceOutput(job.tools));
   const wantLogprobs = p.logprobs !== undefined;

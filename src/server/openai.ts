@@ -11,6 +11,7 @@ import { checkFits, type ServedModel } from "./choices.js";
 import { HttpError } from "./errors.js";
 import { respond } from "./openai-respond.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
+import { memoTokenize } from "./turn-memo.js";
 import { toolCallGrammar, type ToolChoice } from "./tool-calls.js";
 
 /** OpenAI request fields -> engine parameters. */
@@ -57,11 +58,15 @@ function messageText(content: ChatCompletionRequest["messages"][number]["content
   return typeof content === "string" ? content : content.map((p) => p.text).join("");
 }
 
-/** Tokens of a rendered chat: BOS only when the template did not already write it. */
+/**
+ * Tokens of a rendered chat: BOS only when the template did not already write it; earlier turns
+ * as the model really saw and generated them when the turn memo holds them.
+ */
 export function chatPrompt(served: ServedModel, text: string): number[] {
   const engine = served.engine;
   const bos = engine.model.bosText;
-  return engine.tokenize(text, { addBos: engine.model.addBos && !(bos && text.startsWith(bos)), special: true });
+  const addBos = engine.model.addBos && !(bos && text.startsWith(bos));
+  return memoTokenize(served.turns, text, (t, first) => engine.tokenize(t, { addBos: first && addBos, special: true })).tokens;
 }
 
 export async function chatCompletions(c: Context, served: ServedModel, r: ChatCompletionRequest): Promise<Response> {
@@ -88,7 +93,7 @@ export async function chatCompletions(c: Context, served: ServedModel, r: ChatCo
   checkFits(engine, prompt.length, maxTokens, r.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
   const grammar = (useTools ? toolCallGrammar(tools, toolChoice) : undefined) ?? responseGrammar(r.response_format);
   const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-  return respond(c, served, { kind: "chat", prompt, params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools });
+  return respond(c, served, { kind: "chat", prompt, promptText: text, params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools });
 }
 
 export async function completions(c: Context, served: ServedModel, r: CompletionRequest): Promise<Response> {
