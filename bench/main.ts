@@ -28,6 +28,7 @@ const { positionals, values } = parseArgs({
     "num-prompts": { type: "string" },
     turns: { type: "string" },
     conversations: { type: "string" },
+    "conversations-at-once": { type: "string" },
     parts: { type: "string" },
     "spec-k": { type: "string" },
   },
@@ -75,6 +76,7 @@ switch (which) {
       concurrency: Number(values.concurrency ?? 8),
       turns: Number(values.turns ?? 8),
       conversations: Number(values.conversations ?? 4),
+      conversationsAtOnce: Number(values["conversations-at-once"] ?? values.conversations ?? 4),
       parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn")[],
     });
     break;

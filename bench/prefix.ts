@@ -10,6 +10,7 @@ import { mkdtempSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Engine } from "../src/index.js";
 import { endpointUrl, runBenchServe, type BenchServeOptions } from "../src/loadgen/bench-serve.js";
 import { sendRequest } from "../src/loadgen/client.js";
 import { randomWords } from "../src/loadgen/datasets.js";
@@ -25,6 +26,8 @@ export interface PrefixBenchOptions {
   concurrency: number;
   turns: number;
   conversations: number;
+  /** Conversations running at the same time (the rest wait for one to end). */
+  conversationsAtOnce: number;
   parts: ("repetition" | "multiturn")[];
 }
 
@@ -34,7 +37,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   const path = await ensureSyntheticModel(o.model);
   const rows: (string | number)[][] = [];
   const turnRows: (string | number)[][] = [];
-  const turnTtft: Record<Mode, number[][]> = { on: [], off: [] };
+  const turnTtft: Record<Mode, Turn[][]> = { on: [], off: [] };
   for (const mode of ["on", "off"] as Mode[]) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
@@ -68,34 +71,94 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     if (on && off) console.log(`\nTTFT p50 off/on: ${fmt(Number(off[6]) / Number(on[6]), 2)}x\n`);
   }
   if (turnTtft.on.length > 0) {
+    const at = (mode: Mode, t: number, f: (x: Turn) => number) => median(turnTtft[mode].map((c) => f(c[t]!)));
+    const shape = Array.from({ length: o.turns }, (_, t) => ({
+      cached: Math.round(at("on", t, (x) => x.cachedTokens)),
+      computed: Math.round(at("on", t, (x) => x.promptTokens - x.cachedTokens)),
+    }));
+    const floor = await attentionFloor(path, o.threads, shape);
     for (let t = 0; t < o.turns; t++) {
-      const on = median(turnTtft.on.map((c) => c[t]!));
-      const off = median(turnTtft.off.map((c) => c[t]!));
-      turnRows.push([t + 1, fmt(on, 0), fmt(off, 0), fmt(on / median(turnTtft.on.map((c) => c[0]!)), 2)]);
+      const on = at("on", t, (x) => x.ttftMs);
+      turnRows.push([
+        t + 1,
+        fmt(at("on", t, (x) => x.promptTokens), 0),
+        shape[t]!.computed,
+        fmt(on, 0),
+        fmt(at("off", t, (x) => x.ttftMs), 0),
+        fmt(on / at("on", 0, (x) => x.ttftMs), 2),
+        fmt(floor[t]! / floor[0]!, 2),
+      ]);
     }
-    console.log(`multi-turn chat: ${o.conversations} conversations at once, ${o.turns} turns, ~150-word user turns, 64-token answers; median TTFT per turn\n`);
-    printTable(["turn", "TTFT ms cache on", "TTFT ms cache off", "on: turn / turn 1"], turnRows);
+    console.log(`multi-turn chat: ${o.conversations} conversations, ${o.conversationsAtOnce} at a time, ${o.turns} turns, ~150-word user turns, 64-token answers; medians per turn`);
+    console.log(`floor: in-process, the same number of new tokens computed after the same number of cached ones (median of 3), relative to turn 1: the cost of attending over the history, which no cache removes\n`);
+    printTable(["turn", "prompt tokens", "computed (cache on)", "TTFT ms cache on", "TTFT ms cache off", "on: turn / turn 1", "floor: turn / turn 1"], turnRows);
   }
 }
 
-/** Conversations that resend the whole history each turn; returns TTFT per turn per conversation. */
-async function multiTurn(server: { base: string; model: string }, o: PrefixBenchOptions): Promise<number[][]> {
+/**
+ * For each turn's (cached, computed) token counts: the time to first token of `computed` new
+ * tokens after `cached` tokens already in KV, in-process (no HTTP), median of 3.
+ */
+async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[]): Promise<number[]> {
+  const engine = await Engine.load({ model: path, threads, contextSize: 2048, maxSequences: 2, kvTierBytes: 0 });
+  const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
+  const ttft = async (prompt: number[]) => {
+    const t0 = performance.now();
+    for await (const _ of engine.generate(prompt, { temperature: 0, maxTokens: 1 }));
+    return performance.now() - t0;
+  };
+  try {
+    const out: number[] = [];
+    for (const [t, { cached, computed }] of turns.entries()) {
+      const runs: number[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        const history = tokens(cached, 100 * t + rep);
+        if (cached > 0) await ttft(history);
+        runs.push(await ttft([...history, ...tokens(computed, 7 + 100 * t + rep)]));
+      }
+      out.push(median(runs));
+    }
+    return out;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+interface Turn {
+  ttftMs: number;
+  promptTokens: number;
+  cachedTokens: number;
+}
+
+/**
+ * Conversations that resend the whole history each turn, `conversationsAtOnce` at a time;
+ * returns each turn of each conversation.
+ */
+async function multiTurn(server: { base: string; model: string }, o: PrefixBenchOptions): Promise<Turn[][]> {
   const agent = new Agent({ keepAlive: true });
   const url = endpointUrl(server.base, "/v1/chat/completions");
-  const convs = Array.from({ length: o.conversations }, async (_, c) => {
+  const conversation = async (c: number): Promise<Turn[]> => {
     const rng = mulberry32(1000 + c);
     const messages: { role: "user" | "assistant"; content: string }[] = [];
-    const ttft: number[] = [];
+    const turns: Turn[] = [];
     for (let t = 0; t < o.turns; t++) {
       messages.push({ role: "user", content: randomWords(rng, 150) });
       const r = await sendRequest({ url, endpoint: "/v1/chat/completions", model: server.model, prompt: "", messages: [...messages], maxTokens: 64, agent });
       if (!r.ok) throw new Error(`turn ${t + 1}: ${r.error}`);
-      ttft.push(r.ttftMs);
+      turns.push({ ttftMs: r.ttftMs, promptTokens: r.promptTokens ?? NaN, cachedTokens: r.cachedTokens ?? 0 });
       messages.push({ role: "assistant", content: r.generatedText });
     }
-    return ttft;
-  });
-  const out = await Promise.all(convs);
+    return turns;
+  };
+  const out: Turn[][] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < o.conversations) {
+      const c = next++;
+      out[c] = await conversation(c);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.conversationsAtOnce, o.conversations)) }, worker));
   agent.destroy();
   return out;
 }

@@ -8,6 +8,7 @@ import type { CostModel } from "./cost-model.js";
 import type { KvOp } from "./kv-ops.js";
 import type { StateStore } from "./state-store.js";
 import type { SpecController } from "../spec/controller.js";
+import { assertNever } from "../util/assert-never.js";
 
 /** What the core tells a request's owner, synchronously, as its tokens arrive. */
 export type CoreEvent =
@@ -202,8 +203,4 @@ export class EngineCore {
       sink({ type: "error", error });
     }
   }
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected ${JSON.stringify(x)}`);
 }

@@ -17,6 +17,7 @@ import { loadSpec } from "../spec/load-spec.js";
 import type { Drafter } from "../spec/drafter.js";
 import { resolveParams, type GenerateParams } from "./params.js";
 import type { FinishReason, Sequence } from "./sequence.js";
+import { assertNever } from "../util/assert-never.js";
 
 export interface EngineOptions {
   /** Local .gguf path, `hf:<owner>/<repo>/<file>.gguf` or `synthetic:<shape>[-<quant>]`; default: a small instruct model. */
@@ -352,8 +353,4 @@ async function defaultContextSize(path: string): Promise<number> {
   } catch {
     return 4096; // LlamaBackend.load reports what is wrong with the file
   }
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected ${JSON.stringify(x)}`);
 }

@@ -34,6 +34,8 @@ export interface RequestResult {
   tpotMs: number;
   /** `usage.prompt_tokens`, when the server reported usage. */
   promptTokens?: number;
+  /** `usage.prompt_tokens_details.cached_tokens`, when the server reported it. */
+  cachedTokens?: number;
   /** `usage.completion_tokens`, else the number of chunks with text. */
   outputTokens: number;
   generatedText: string;
@@ -143,7 +145,7 @@ export async function sendRequest(spec: RequestSpec): Promise<RequestResult> {
     let last = 0;
     let chunks = 0;
     let done = false;
-    let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let usage: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } | undefined;
     const onEvent = (data: string, now: number) => {
       if (done) return;
       if (data.trim() === "[DONE]") return void (done = true);
@@ -173,6 +175,7 @@ export async function sendRequest(spec: RequestSpec): Promise<RequestResult> {
     if (!done) throw new Error("stream ended before data: [DONE]");
     if (chunks === 0) throw new Error("stream carried no generated text (no TTFT to measure)");
     if (typeof usage?.prompt_tokens === "number") r.promptTokens = usage.prompt_tokens;
+    if (typeof usage?.prompt_tokens_details?.cached_tokens === "number") r.cachedTokens = usage.prompt_tokens_details.cached_tokens;
     r.outputTokens = typeof usage?.completion_tokens === "number" ? usage.completion_tokens : chunks;
     r.tpotMs = r.outputTokens > 1 ? (r.e2elMs - r.ttftMs) / (r.outputTokens - 1) : 0;
     r.ok = true;
