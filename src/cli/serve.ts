@@ -26,7 +26,7 @@ Options:
       --no-prefix-cache  compute every prompt in full (for comparison)
       --spec MODE        speculative decoding: ngram (prompt lookup), draft (needs --draft-model) or off (default)
       --draft-model M    draft model for --spec draft (same vocabulary as the served model)
-      --spec-k N         most tokens drafted per step (default 8; adapts per request below it)
+      --spec-k N         most tokens drafted per step (default 16, at most 32; adapts per request below it)
       --kv-tier-size MB  budget of the saved-KV tier behind the prefix cache (default 2048; 0: off)
       --kv-tier-dir DIR  folder of that tier (default $INFERD_HOME/kv-cache; /dev/shm/... for RAM)
   -h, --help             show this help
@@ -81,7 +81,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
   const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
   const tierMb = numberFlag("kv-tier-size", v["kv-tier-size"], { min: 0 });
-  const specK = numberFlag("spec-k", v["spec-k"], { integer: true, min: 1, max: 16 });
+  const specK = numberFlag("spec-k", v["spec-k"], { integer: true, min: 1, max: 32 });
   const specMode = v.spec ?? (v["draft-model"] !== undefined ? "draft" : "off");
   if (!isSpecMode(specMode)) throw new InferdError("invalid_argument", `invalid --spec: ${JSON.stringify(specMode)} (ngram, draft or off)`, { param: "spec" });
 

@@ -148,7 +148,7 @@ export class EngineCore {
     const durationMs = performance.now() - t0;
     this.tuner?.record(tokens, threads, durationMs);
     this.cost?.recordStep(tokens, durationMs);
-    this.spec?.costs.record(tokens, durationMs);
+    this.spec?.costs.record(tokens, durationMs, threads);
     const events = this.scheduler.update(plan, result.samples);
     for (const ev of events) {
       const sink = this.sinks.get(ev.sequence);

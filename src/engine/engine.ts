@@ -71,7 +71,7 @@ export interface EngineOptions {
   draftModel?: string;
   /** A drafter of your own (implements `Drafter`): takes precedence over `speculative`. */
   drafter?: Drafter;
-  /** Most tokens drafted per step (default 8); each sequence adapts below it. */
+  /** Most tokens drafted per step (default 16); each sequence adapts below it. */
   specK?: number;
   /**
    * Adapt k per sequence to its acceptance and the measured cost of verifying (default true);

@@ -25,10 +25,18 @@ describe("ThreadTuner", () => {
     assert.deepEqual(decode.slice(0, 4), [2, 1, 2, 1]);
     assert.ok(decode.slice(4).every((x) => x === 1), "decode settles on 1 thread");
     const prefill = drive(t, 512, 20);
-    // 2 threads (2.8 ms/token), then 1 (5 ms/token, clearly slower): two exploring steps at 1
-    assert.deepEqual(prefill.slice(0, 5), [2, 1, 2, 2, 1]);
+    // 1 thread first (decode's best), 5 ms/token, then 2 (2.8): 1 is clearly slower on its second try
+    assert.deepEqual(prefill.slice(0, 5), [1, 2, 2, 2, 1]);
     assert.ok(prefill.slice(5).every((x) => x === 2), "prefill settles on 2 threads");
     assert.equal(t.choose(1), 1, "buckets are independent");
+  });
+
+  it("a new batch size starts with the best count of the nearest one measured", () => {
+    const t = new ThreadTuner(2, 3);
+    drive(t, 1, 10); // 1 thread is best for single tokens
+    assert.equal(t.choose(3), 1, "a 3-token step first tries 1 thread, not 2");
+    const fresh = new ThreadTuner(2, 3);
+    assert.equal(fresh.choose(3), 2, "with nothing measured, the most threads first");
   });
 
   it("measures again after a while, following a change", () => {

@@ -37,17 +37,28 @@ interface SeqState {
  * much earlier. Unmeasured sizes are interpolated between measured ones.
  */
 export class StepCosts {
-  /** The last few step times of each size; their median is the estimate (one slow step, from another process say, does not count). */
-  private readonly samples = new Map<number, number[]>();
+  /**
+   * The last few step times by size and thread count. The estimate for a size is the best
+   * count's median: the thread tuner explores slower counts now and then (2 threads on a tiny
+   * model can be 30x slower), and those steps say nothing about what speculation will cost
+   * once it settles; the median drops one slow step, from another process say.
+   */
+  private readonly samples = new Map<number, Map<number, number[]>>();
   private readonly ms = new Map<number, number>();
 
-  record(tokens: number, ms: number): void {
-    let xs = this.samples.get(tokens);
-    if (xs === undefined) this.samples.set(tokens, (xs = []));
+  record(tokens: number, ms: number, threads = 0): void {
+    let byThreads = this.samples.get(tokens);
+    if (byThreads === undefined) this.samples.set(tokens, (byThreads = new Map()));
+    let xs = byThreads.get(threads);
+    if (xs === undefined) byThreads.set(threads, (xs = []));
     xs.push(ms);
     if (xs.length > 9) xs.shift();
-    const sorted = [...xs].sort((a, b) => a - b);
-    this.ms.set(tokens, sorted[sorted.length >> 1]!);
+    let best = Infinity;
+    for (const ys of byThreads.values()) {
+      const sorted = [...ys].sort((a, b) => a - b);
+      best = Math.min(best, sorted[sorted.length >> 1]!);
+    }
+    this.ms.set(tokens, best);
   }
 
   /** Whether a step larger than `n` tokens was measured (else the cost of one is only extrapolated). */

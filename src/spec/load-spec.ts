@@ -12,8 +12,8 @@ import { NgramDrafter } from "./ngram-drafter.js";
 /** The drafter the options ask for, around the loaded target. */
 export async function loadSpec(opts: EngineOptions, target: Backend, threads: number, maxRunning: number): Promise<SpecController | undefined> {
   const mode = opts.speculative ?? (opts.draftModel !== undefined ? "draft" : "off");
-  const k = opts.specK ?? 8;
-  if (!Number.isInteger(k) || k < 1 || k > 16) throw new InferdError("invalid_argument", `invalid specK: ${k} (must be an integer in [1, 16])`, { param: "specK" });
+  const k = opts.specK ?? 16;
+  if (!Number.isInteger(k) || k < 1 || k > 32) throw new InferdError("invalid_argument", `invalid specK: ${k} (must be an integer in [1, 32])`, { param: "specK" });
   if (opts.drafter !== undefined) return new SpecController(opts.drafter, k, undefined, opts.specAdaptive ?? true);
   switch (mode) {
     case "off":

@@ -121,4 +121,14 @@ describe("adaptive k", () => {
     assert.equal(c.cost(17), 25, "interpolated between measured sizes");
     assert.equal(c.cost(66), 80, "past the largest: per token as costly as there");
   });
+
+  it("a step size costs what its best thread count measured, not the tuner's slow tries", () => {
+    const c = new StepCosts();
+    c.record(1, 0.5, 1);
+    c.record(3, 15.6, 2); // the tuner trying 2 threads on a tiny model
+    assert.equal(c.cost(3), 15.6);
+    c.record(3, 0.7, 1);
+    assert.equal(c.cost(3), 0.7);
+    assert.ok(SpecController.kFor(0.95, 1, 2, c) === 2);
+  });
 });
