@@ -19,6 +19,8 @@ const PROBE_EVERY = 256;
 const PROBE_RATE = 0.9;
 /** Decay of a sequence's acceptance evidence per verification (recent text matters more). */
 const DECAY = 0.95;
+/** Decay of the evidence over all sequences per verification. */
+const GLOBAL_DECAY = 0.99;
 /** Speculate only when the expected gain beats this margin (step times are noisy). */
 const MIN_GAIN = 1.05;
 
@@ -96,6 +98,12 @@ export interface SpecStats {
 export class SpecController {
   readonly stats: SpecStats = { proposed: 0, accepted: 0, verifications: 0 };
   private readonly state = new Map<number, SeqState>();
+  /**
+   * Acceptance evidence over all sequences (decayed like a sequence's, but slower): a new
+   * sequence starts from it, so where guesses have kept failing a new request does not pay
+   * for a probe at its first step, and where they kept succeeding it speculates at once.
+   */
+  private readonly global = { hits: 0, trials: 0 };
 
   constructor(
     readonly drafter: Drafter,
@@ -154,7 +162,6 @@ export class SpecController {
         st.idle++;
         continue;
       }
-      st.idle = 0;
       base += k;
       requests.push({ id: seq.id, tokens: seq.tokens, k, temperature: seq.sampler.temperature });
     }
@@ -162,7 +169,13 @@ export class SpecController {
     const drafts = await this.drafter.propose(requests);
     for (const seq of decoding) {
       const d = drafts.get(seq.id);
-      if (d === undefined) continue;
+      const st = this.state.get(seq.id);
+      if (d === undefined || d.tokens.length === 0) {
+        // no guess (prompt lookup found no match): not a probe, the next chance still is one
+        if (st !== undefined && requests.some((r) => r.id === seq.id)) st.idle++;
+        continue;
+      }
+      if (st !== undefined) st.idle = 0;
       seq.draft = d.tokens;
       seq.draftQ = d.q ?? [];
     }
@@ -179,8 +192,13 @@ export class SpecController {
   /** Folds the sequence's last verification into its state and the counters. */
   private learn(seq: Sequence): SeqState {
     let st = this.state.get(seq.id);
-    // prior: guesses right 80% of the time, worth two observations (so it yields to evidence fast)
-    if (st === undefined) this.state.set(seq.id, (st = { hits: 1.6, trials: 2, idle: PROBE_EVERY }));
+    if (st === undefined) {
+      // prior worth two observations (so it yields to evidence fast): the global rate where
+      // there is one, else 80% with a probe at the first chance
+      const known = this.global.trials >= 1;
+      const a = known ? this.global.hits / this.global.trials : 0.8;
+      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: known ? 0 : PROBE_EVERY }));
+    }
     const last = seq.lastDraft;
     if (last !== undefined) {
       seq.lastDraft = undefined;
@@ -188,8 +206,11 @@ export class SpecController {
       this.stats.accepted += last.accepted;
       this.stats.verifications++;
       // geometric model: each accepted guess is a success; the first rejected one a failure
+      const trials = last.accepted + (last.accepted < last.proposed ? 1 : 0);
       st.hits = DECAY * st.hits + last.accepted;
-      st.trials = DECAY * st.trials + last.accepted + (last.accepted < last.proposed ? 1 : 0);
+      st.trials = DECAY * st.trials + trials;
+      this.global.hits = GLOBAL_DECAY * this.global.hits + last.accepted;
+      this.global.trials = GLOBAL_DECAY * this.global.trials + trials;
       this.drafter.accepted(seq.id, last.accepted);
     }
     return st;
