@@ -47,6 +47,8 @@ export class NgramDrafter implements Drafter {
 class SuffixIndex {
   /** "n:t1,t2,...": index just after the n-gram's latest occurrence (not counting the current suffix). */
   private readonly last = new Map<string, number>();
+  /** The same for its first occurrence. */
+  private readonly first = new Map<string, number>();
   /** Tokens indexed so far: n-grams ending before this index are in `last`. */
   private upTo = 0;
 
@@ -57,12 +59,18 @@ class SuffixIndex {
     // index the n-grams that end before the current suffix (those ending at len would find themselves)
     for (; this.upTo < len; this.upTo++) {
       for (let n = this.opts.minN; n <= this.opts.maxN && n <= this.upTo; n++) {
-        this.last.set(key(tokens, this.upTo - n, n), this.upTo);
+        const kk = key(tokens, this.upTo - n, n);
+        this.last.set(kk, this.upTo);
+        if (!this.first.has(kk)) this.first.set(kk, this.upTo);
       }
     }
     for (let n = Math.min(this.opts.maxN, len - 1); n >= this.opts.minN; n--) {
-      const end = this.last.get(key(tokens, len - n, n));
+      const kk = key(tokens, len - n, n);
+      let end = this.last.get(kk);
       if (end === undefined || end >= len) continue;
+      // the latest occurrence predicts best, but in a repeating run it sits just before the end
+      // and leaves fewer than k tokens to propose: the first occurrence then sees further
+      if (len - end < k) end = this.first.get(kk)!;
       return tokens.slice(end, Math.min(end + k, len)) as number[];
     }
     return [];

@@ -91,6 +91,12 @@ describe("prompt lookup drafter", () => {
     const none = await d.propose([{ id: 2, tokens: [1, 2, 3, 4], k: 2, temperature: 0 }]);
     assert.equal(none.has(2), false, "no repeated n-gram: no guess");
   });
+
+  it("in a repeating run, proposes k tokens from the first occurrence, not 1 from the latest", async () => {
+    const d = new NgramDrafter({ maxN: 3, minN: 2 });
+    const out = await d.propose([{ id: 1, tokens: [5, 6, 7, 7, 7, 7, 7, 7], k: 3, temperature: 0 }]);
+    assert.deepEqual(out.get(1)?.tokens, [7, 7, 7]);
+  });
 });
 
 describe("adaptive k", () => {
