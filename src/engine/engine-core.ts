@@ -121,8 +121,10 @@ export class EngineCore {
         if (e !== undefined) await this.backend.embed(e.tokens).then(e.resolve, e.reject);
         if (!this.scheduler.hasWork()) continue;
         // drafts first: the plan carries them for verification
+        const t0 = performance.now();
         if (this.spec !== undefined) await this.spec.draft(this.scheduler.decoding());
-        await this.step(this.scheduler.schedule());
+        const draftMs = performance.now() - t0;
+        await this.step(this.scheduler.schedule(), draftMs);
       }
     } catch (e) {
       this.failAll(e instanceof Error ? e : new Error(String(e)));
@@ -131,7 +133,7 @@ export class EngineCore {
     }
   }
 
-  private async step(plan: SchedulerOutput): Promise<void> {
+  private async step(plan: SchedulerOutput, draftMs = 0): Promise<void> {
     for (const op of plan.kv) await this.applyKvOp(op);
     for (const o of plan.open) this.backend.openSequence(o.seq, o.sampler, o.generated);
     if (plan.items.length === 0) {
@@ -150,6 +152,10 @@ export class EngineCore {
     this.cost?.recordStep(tokens, durationMs);
     this.spec?.costs.record(tokens, durationMs, threads);
     const events = this.scheduler.update(plan, result.samples);
+    // decode-only steps tell speculation what it really yields per ms, drafting included
+    if (this.spec !== undefined && plan.items.every((it) => it.sample && it.tokens.length === 1 + (it.draft ?? 0))) {
+      this.spec.observe(plan.items.some((it) => (it.draft ?? 0) > 0), plan.items.length, events.length, durationMs + draftMs);
+    }
     for (const ev of events) {
       const sink = this.sinks.get(ev.sequence);
       if (ev.finished !== undefined) {

@@ -19,6 +19,18 @@ const PROBE_EVERY = 256;
 const PROBE_RATE = 0.9;
 /** Decay of a sequence's acceptance evidence per verification (recent text matters more). */
 const DECAY = 0.95;
+/** Decay per decode step of the realized yield sums (of both kinds, whichever the step was). */
+const REALIZED_DECAY = 0.99;
+/** Weight of evidence (recent steps) each kind needs before realized yields are compared. */
+const REALIZED_MIN = 3;
+
+interface Rate {
+  ms: number;
+  tokens: number;
+  /** Decayed count of the steps summed. */
+  w: number;
+}
+
 /** Decay of the evidence over all sequences per verification. */
 const GLOBAL_DECAY = 0.99;
 /** Speculate only when the expected gain beats this margin (step times are noisy). */
@@ -104,6 +116,14 @@ export class SpecController {
    * for a probe at its first step, and where they kept succeeding it speculates at once.
    */
   private readonly global = { hits: 0, trials: 0 };
+  /**
+   * What decode steps really yielded, with and without drafts, by the number of sequences in
+   * the step: decayed sums of ms and of tokens emitted. The cost model above predicts from
+   * step times alone; these catch what it misses (JS work per verified position, drafting, the
+   * thread tuner's tries, a machine whose timings swing), and veto speculation at a batch size
+   * where it has measurably yielded fewer tokens per ms than plain decoding.
+   */
+  private readonly realized = new Map<number, { spec: Rate; plain: Rate }>();
 
   constructor(
     readonly drafter: Drafter,
@@ -140,6 +160,30 @@ export class SpecController {
     return best;
   }
 
+  /** After a decode-only step (called by the engine loop): what it yielded and took. */
+  observe(drafted: boolean, sequences: number, tokens: number, ms: number): void {
+    let r = this.realized.get(sequences);
+    if (r === undefined) this.realized.set(sequences, (r = { spec: { ms: 0, tokens: 0, w: 0 }, plain: { ms: 0, tokens: 0, w: 0 } }));
+    // both kinds fade with every step, so a veto lapses after a while and speculation is
+    // tried again (its evidence then is larger, so the next veto lasts longer)
+    for (const x of [r.spec, r.plain]) {
+      x.ms *= REALIZED_DECAY;
+      x.tokens *= REALIZED_DECAY;
+      x.w *= REALIZED_DECAY;
+    }
+    const x = drafted ? r.spec : r.plain;
+    x.ms += ms;
+    x.tokens += tokens;
+    x.w += 1;
+  }
+
+  /** Whether speculation has measurably yielded less than plain decoding at this batch size. */
+  private losing(sequences: number): boolean {
+    const r = this.realized.get(sequences);
+    if (r === undefined || r.spec.w < REALIZED_MIN || r.plain.w < REALIZED_MIN) return false;
+    return r.spec.tokens / r.spec.ms < r.plain.tokens / r.plain.ms;
+  }
+
   /** Sets `draft` on the decoding sequences that should speculate this step. */
   async draft(decoding: readonly Sequence[]): Promise<void> {
     const requests = [];
@@ -151,7 +195,8 @@ export class SpecController {
       if (!seq.speculative) continue;
       const st = this.learn(seq);
       const draftMs = (n: number) => this.drafter.costMs?.(n) ?? 0;
-      let k = this.adaptive ? SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs, draftMs) : this.maxK;
+      const veto = this.adaptive && this.losing(decoding.length);
+      let k = !this.adaptive ? this.maxK : veto ? 0 : SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs, draftMs);
       if (k === 0 && st.idle >= PROBE_EVERY) {
         // nothing measured at these sizes yet: try once, so the decision rests on a measurement
         k = this.costs.measuredAbove(base + this.maxK - 1) ? SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs) : this.maxK;

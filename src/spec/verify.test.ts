@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SpecController, StepCosts } from "./controller.js";
 import { NgramDrafter } from "./ngram-drafter.js";
+import type { Drafter } from "./drafter.js";
+import { Sequence } from "../engine/sequence.js";
 import { verifyGreedy, verifySampled, type TargetPosition } from "./verify.js";
 
 /** mulberry32: a seeded uniform [0, 1) source. */
@@ -126,6 +128,37 @@ describe("adaptive k", () => {
     c.record(33, 40);
     assert.equal(c.cost(17), 25, "interpolated between measured sizes");
     assert.equal(c.cost(66), 80, "past the largest: per token as costly as there");
+  });
+
+  it("speculation stops where it has really yielded fewer tokens per ms than plain decoding, and is tried again later", async () => {
+    const always: Drafter = {
+      name: "always",
+      async propose(rs) {
+        return new Map(rs.map((r) => [r.id, { tokens: Array.from({ length: r.k }, () => 7) }]));
+      },
+      accepted() {},
+      release() {},
+      async dispose() {},
+    };
+    const c = new SpecController(always, 4, cheap);
+    const seq = new Sequence(1, [1, 2, 3], { temperature: 0 } as Sequence["sampler"], 10_000, 0, true, 0);
+    seq.speculative = true;
+    await c.draft([seq]);
+    assert.ok(seq.draft.length > 0, "the cost model alone says speculate");
+    // measured: plain steps yield 1 token in 10 ms, speculative ones 2 tokens in 40 ms
+    for (let i = 0; i < 5; i++) {
+      c.observe(false, 1, 1, 10);
+      c.observe(true, 1, 2, 40);
+    }
+    await c.draft([seq]);
+    assert.equal(seq.draft.length, 0, "vetoed by what it really yielded");
+    let steps = 0;
+    while (seq.draft.length === 0 && steps < 1000) {
+      c.observe(false, 1, 1, 10);
+      await c.draft([seq]);
+      steps++;
+    }
+    assert.ok(steps > 10 && steps < 1000, `tried again after ${steps} plain steps`);
   });
 
   it("a step size costs what its best thread count measured, not the tuner's slow tries", () => {
