@@ -112,8 +112,8 @@ export class SpecController {
   private readonly state = new Map<number, SeqState>();
   /**
    * Acceptance evidence over all sequences (decayed like a sequence's, but slower): a new
-   * sequence starts from it, so where guesses have kept failing a new request does not pay
-   * for a probe at its first step, and where they kept succeeding it speculates at once.
+   * sequence starts from it, so where guesses have kept failing a new request pays for one
+   * probe only, and where they kept succeeding it speculates at once.
    */
   private readonly global = { hits: 0, trials: 0 };
   /**
@@ -239,10 +239,10 @@ export class SpecController {
     let st = this.state.get(seq.id);
     if (st === undefined) {
       // prior worth two observations (so it yields to evidence fast): the global rate where
-      // there is one, else 80% with a probe at the first chance
-      const known = this.global.trials >= 1;
-      const a = known ? this.global.hits / this.global.trials : 0.8;
-      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: known ? 0 : PROBE_EVERY }));
+      // there is one, else 80%; and a probe at the first chance, since how well guesses do
+      // depends on the request's text
+      const a = this.global.trials >= 1 ? this.global.hits / this.global.trials : 0.8;
+      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: PROBE_EVERY }));
     }
     const last = seq.lastDraft;
     if (last !== undefined) {
