@@ -84,7 +84,7 @@ switch (which) {
     await specBench({
       threads,
       fixedThreads: values["fixed-threads"] ?? false,
-      repeats: Number(values.repeats ?? 3),
+      repeats: Number(values.repeats ?? 6),
       outputTokens: Number(values.output ?? 256),
       ...(values["spec-k"] !== undefined ? { specK: Number(values["spec-k"]) } : {}),
     });

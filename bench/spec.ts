@@ -14,7 +14,7 @@ import { Engine, type Draft, type DraftRequest, type Drafter, type EngineOptions
 import { ensureSyntheticModel } from "../src/models/synthetic.js";
 import { NgramDrafter } from "../src/spec/ngram-drafter.js";
 import { sharedModelsDir } from "../src/util/paths.js";
-import { fmt, printTable } from "./table.js";
+import { fmt, median, printTable } from "./table.js";
 
 export interface SpecBenchOptions {
   threads: number;
@@ -93,20 +93,37 @@ async function decode(engine: Engine, prompt: number[], n: number): Promise<Figu
 }
 
 /**
- * Best-of-`repeats` decode speed of each engine, alternating them run by run, after one untimed
- * run each (a fresh engine measures its thread counts per batch size in its first steps).
+ * Decode speed of a plain engine and a speculating one, after one untimed run each (a fresh
+ * engine measures its thread counts per batch size in its first steps), then `repeats` pairs
+ * run back to back, in alternating order (ABBA: a pair's second run is not always the same
+ * engine). The speedup is the median of the pairs' ratios; this machine's timings swing by
+ * +-10% from run to run, and pairing cancels the slow drifts.
  */
-async function compare(engines: Engine[], prompt: number[], o: SpecBenchOptions): Promise<Figures[]> {
+async function compare(engines: [Engine, Engine], prompt: number[], o: SpecBenchOptions): Promise<[Figures, Figures, number]> {
   for (const e of engines) await decode(e, prompt, o.outputTokens);
-  const runs: Figures[][] = engines.map(() => []);
-  for (let r = 0; r < o.repeats; r++) for (let i = 0; i < engines.length; i++) runs[i]!.push(await decode(engines[i]!, prompt, o.outputTokens));
-  return runs.map((rs) => ({ ...rs.reduce((a, b) => (b.tps > a.tps ? b : a)), tps: Math.max(...rs.map((x) => x.tps)) }));
+  const runs: [Figures[], Figures[]] = [[], []];
+  const ratios: number[] = [];
+  for (let r = 0; r < o.repeats; r++) {
+    const order = r % 2 === 0 ? [0, 1] : [1, 0];
+    const pair: Figures[] = [];
+    for (const i of order) pair[i] = await decode(engines[i]!, prompt, o.outputTokens);
+    runs[0].push(pair[0]!);
+    runs[1].push(pair[1]!);
+    ratios.push(pair[1]!.tps / pair[0]!.tps);
+  }
+  const summary = (rs: Figures[]): Figures => ({
+    tps: median(rs.map((x) => x.tps)),
+    proposed: rs.reduce((a, x) => a + x.proposed, 0),
+    accepted: rs.reduce((a, x) => a + x.accepted, 0),
+    verifications: rs.reduce((a, x) => a + x.verifications, 0),
+  });
+  return [summary(runs[0]), summary(runs[1]), median(ratios)];
 }
 
-function row(name: string, base: Figures, spec: Figures): (string | number)[] {
+function row(name: string, [base, spec, ratio]: [Figures, Figures, number]): (string | number)[] {
   const rate = spec.proposed > 0 ? spec.accepted / spec.proposed : 0;
   const meanAccepted = spec.verifications > 0 ? spec.accepted / spec.verifications : 0;
-  return [name, fmt(base.tps), fmt(spec.tps), fmt(spec.tps / base.tps, 2) + "x", fmt(rate * 100, 0) + "%", fmt(meanAccepted, 2)];
+  return [name, fmt(base.tps), fmt(spec.tps), fmt(ratio, 2) + "x", fmt(rate * 100, 0) + "%", fmt(meanAccepted, 2)];
 }
 
 export async function specBench(o: SpecBenchOptions): Promise<void> {
@@ -126,16 +143,14 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     const ngram = await Engine.load({ ...common, model, contextSize: 512, speculative: "ngram" });
     const passage = (await tokensOf(plain, plain.tokenize(""), 200)).slice(0, 160);
     const prompt = [...plain.tokenize(""), ...passage, ...passage.slice(0, 8)];
-    const [b, s] = await compare([plain, ngram], prompt, { ...o, outputTokens: Math.min(o.outputTokens, 300) });
-    rows.push(row("stories260K, prompt lookup, retelling a passage", b!, s!));
+    rows.push(row("stories260K, prompt lookup, retelling a passage", await compare([plain, ngram], prompt, { ...o, outputTokens: Math.min(o.outputTokens, 300) })));
     // (1b) its own story, repeated with one token changed: real text, real n-gram lookups
     const bos = plain.tokenize("");
     const story = await tokensOf(plain, bos, o.outputTokens + 8);
     const edited = [...story];
     edited[o.outputTokens >> 1] = (edited[o.outputTokens >> 1]! + 1) % 512;
     const passageLookup = await Engine.load({ ...common, model, contextSize: 512, drafter: new PassageLookup(bos, edited) });
-    const [b2, s2] = await compare([plain, passageLookup], bos, { ...o, outputTokens: Math.min(o.outputTokens, 300) });
-    rows.push(row("stories260K, prompt lookup, repeating its story with one token changed", b2!, s2!));
+    rows.push(row("stories260K, prompt lookup, repeating its story with one token changed", await compare([plain, passageLookup], bos, { ...o, outputTokens: Math.min(o.outputTokens, 300) })));
     await passageLookup.dispose();
     await plain.dispose();
     await ngram.dispose();
@@ -150,8 +165,7 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     // a fresh pair per case: both start from the same state
     const plain = await Engine.load({ ...common, model });
     const spec = await Engine.load({ ...common, model, drafter: new OracleDrafter(prompt, output, overlap) });
-    const [b, s] = await compare([plain, spec], prompt, o);
-    rows.push(row(`smollm2-135m, drafts right ${overlap * 100}% of the time`, b!, s!));
+    rows.push(row(`smollm2-135m, drafts right ${overlap * 100}% of the time`, await compare([plain, spec], prompt, o)));
     await spec.dispose();
     await plain.dispose();
   }
@@ -160,13 +174,12 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
   const draftModel = await ensureSyntheticModel("synthetic:spec-draft-135m-q8_0");
   const t = await Engine.load({ ...common, model: target });
   const d = await Engine.load({ ...common, model: target, draftModel });
-  const [b, s] = await compare([t, d], t.tokenize("Once upon a time"), o);
-  rows.push(row("spec-target-135m drafted by spec-draft-135m", b!, s!));
+  rows.push(row("spec-target-135m drafted by spec-draft-135m", await compare([t, d], t.tokenize("Once upon a time"), o)));
   await t.dispose();
   await d.dispose();
   const threads = o.fixedThreads ? `${o.threads} threads` : `threads measured per batch size (1-${o.threads})`;
-  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 16} (adaptive), best of ${o.repeats}\n`);
-  printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per step"], rows);
+  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 16} (adaptive), ${o.repeats} pairs of runs in ABBA order; tok/s: medians; speedup: median of the pairs' ratios\n`);
+  printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per verification"], rows);
 }
 
 async function tokensOf(engine: Engine, prompt: number[], n: number): Promise<number[]> {
