@@ -36,12 +36,20 @@ const GLOBAL_DECAY = 0.99;
 /** Speculate only when the expected gain beats this margin (step times are noisy). */
 const MIN_GAIN = 1.05;
 
+/**
+ * Drafted tokens of a probe when guesses elsewhere have kept failing: enough to see whether
+ * this request's text is different, cheap when it is not (a 3-token step costs ~2 decodes here).
+ */
+const SMALL_PROBE = 2;
+
 interface SeqState {
   /** Decayed counts of accepted guesses and of guesses judged (the geometric model's evidence). */
   hits: number;
   trials: number;
   /** Decode steps since the last proposal. */
   idle: number;
+  /** No verification yet: the counts are only a prior, which the first verification replaces. */
+  prior: boolean;
 }
 
 /**
@@ -198,8 +206,12 @@ export class SpecController {
       const veto = this.adaptive && this.losing(decoding.length);
       let k = !this.adaptive ? this.maxK : veto ? 0 : SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs, draftMs);
       if (k === 0 && st.idle >= PROBE_EVERY) {
-        // nothing measured at these sizes yet: try once, so the decision rests on a measurement
-        k = this.costs.measuredAbove(base + this.maxK - 1) ? SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs) : this.maxK;
+        // nothing measured at these sizes yet: try once, so the decision rests on a measurement;
+        // where guesses have been failing (the prior says 0), a small probe: its outcome
+        // replaces the prior, so a request whose text copies well still gets going
+        k = !this.costs.measuredAbove(base + this.maxK - 1) ? this.maxK
+          : st.prior && this.global.trials >= 1 ? SMALL_PROBE
+          : SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs);
       }
       // never guess past the request's end
       k = Math.min(k, seq.maxTokens - seq.outputLength - 1);
@@ -242,7 +254,7 @@ export class SpecController {
       // there is one, else 80%; and a probe at the first chance, since how well guesses do
       // depends on the request's text
       const a = this.global.trials >= 1 ? this.global.hits / this.global.trials : 0.8;
-      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: PROBE_EVERY }));
+      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: PROBE_EVERY, prior: true }));
     }
     const last = seq.lastDraft;
     if (last !== undefined) {
@@ -252,8 +264,10 @@ export class SpecController {
       this.stats.verifications++;
       // geometric model: each accepted guess is a success; the first rejected one a failure
       const trials = last.accepted + (last.accepted < last.proposed ? 1 : 0);
-      st.hits = DECAY * st.hits + last.accepted;
-      st.trials = DECAY * st.trials + trials;
+      const keep = st.prior ? 0 : DECAY;
+      st.prior = false;
+      st.hits = keep * st.hits + last.accepted;
+      st.trials = keep * st.trials + trials;
       this.global.hits = GLOBAL_DECAY * this.global.hits + last.accepted;
       this.global.trials = GLOBAL_DECAY * this.global.trials + trials;
       this.drafter.accepted(seq.id, last.accepted);

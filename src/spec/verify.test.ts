@@ -161,6 +161,37 @@ describe("adaptive k", () => {
     assert.ok(steps > 10 && steps < 1000, `tried again after ${steps} plain steps`);
   });
 
+  it("after guesses kept failing, a new request probes small, and speculates fully once its own guesses hold", async () => {
+    const always: Drafter = {
+      name: "always",
+      async propose(rs) {
+        return new Map(rs.map((r) => [r.id, { tokens: Array.from({ length: r.k }, () => 7) }]));
+      },
+      accepted() {},
+      release() {},
+      async dispose() {},
+    };
+    const c = new SpecController(always, 8, cheap);
+    const seq = (id: number) => {
+      const s = new Sequence(id, [1, 2, 3], { temperature: 0 } as Sequence["sampler"], 10_000, 0, true, 0);
+      s.speculative = true;
+      return s;
+    };
+    // an earlier request whose guesses all failed
+    const bad = seq(1);
+    for (let i = 0; i < 30; i++) {
+      await c.draft([bad]);
+      if (bad.draft.length > 0) bad.lastDraft = { proposed: bad.draft.length, accepted: 0 };
+    }
+    c.release(bad);
+    const next = seq(2);
+    await c.draft([next]);
+    assert.equal(next.draft.length, 2, "a small probe");
+    next.lastDraft = { proposed: 2, accepted: 2 };
+    await c.draft([next]);
+    assert.equal(next.draft.length, 8, "its own guesses held: full k");
+  });
+
   it("a step size costs what its best thread count measured, not the tuner's slow tries", () => {
     const c = new StepCosts();
     c.record(1, 0.5, 1);
