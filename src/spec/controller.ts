@@ -48,8 +48,10 @@ interface SeqState {
   trials: number;
   /** Decode steps since the last proposal. */
   idle: number;
-  /** No verification yet: the counts are only a prior, which the first verification replaces. */
+  /** No verification yet: the counts are only the prior from other requests. */
   prior: boolean;
+  /** A small probe is out: its outcome replaces the (failing) prior rather than joining it. */
+  smallProbe: boolean;
 }
 
 /**
@@ -209,8 +211,9 @@ export class SpecController {
         // nothing measured at these sizes yet: try once, so the decision rests on a measurement;
         // where guesses have been failing (the prior says 0), a small probe: its outcome
         // replaces the prior, so a request whose text copies well still gets going
+        st.smallProbe = this.costs.measuredAbove(base + this.maxK - 1) && st.prior && this.global.trials >= 1;
         k = !this.costs.measuredAbove(base + this.maxK - 1) ? this.maxK
-          : st.prior && this.global.trials >= 1 ? SMALL_PROBE
+          : st.smallProbe ? SMALL_PROBE
           : SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs);
       }
       // never guess past the request's end
@@ -254,7 +257,7 @@ export class SpecController {
       // there is one, else 80%; and a probe at the first chance, since how well guesses do
       // depends on the request's text
       const a = this.global.trials >= 1 ? this.global.hits / this.global.trials : 0.8;
-      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: PROBE_EVERY, prior: true }));
+      this.state.set(seq.id, (st = { hits: 2 * a, trials: 2, idle: PROBE_EVERY, prior: true, smallProbe: false }));
     }
     const last = seq.lastDraft;
     if (last !== undefined) {
@@ -264,8 +267,9 @@ export class SpecController {
       this.stats.verifications++;
       // geometric model: each accepted guess is a success; the first rejected one a failure
       const trials = last.accepted + (last.accepted < last.proposed ? 1 : 0);
-      const keep = st.prior ? 0 : DECAY;
+      const keep = st.smallProbe ? 0 : DECAY;
       st.prior = false;
+      st.smallProbe = false;
       st.hits = keep * st.hits + last.accepted;
       st.trials = keep * st.trials + trials;
       this.global.hits = GLOBAL_DECAY * this.global.hits + last.accepted;
