@@ -194,16 +194,25 @@ export class SpecController {
     return r.spec.tokens / r.spec.ms < r.plain.tokens / r.plain.ms;
   }
 
+  /** Whether realized yields at this batch size lack recent plain steps to compare with. */
+  private needsPlain(sequences: number): boolean {
+    const r = this.realized.get(sequences);
+    return r !== undefined && r.spec.w >= REALIZED_MIN && r.plain.w < REALIZED_MIN;
+  }
+
   /** Sets `draft` on the decoding sequences that should speculate this step. */
   async draft(decoding: readonly Sequence[]): Promise<void> {
     const requests = [];
     // every decoding sequence yields a token this step; drafts add tokens to the same step
     let base = decoding.length;
+    // speculating on every step would leave nothing to compare it with: keep a few plain steps
+    const plainStep = this.adaptive && this.needsPlain(decoding.length);
     for (const seq of decoding) {
       seq.draft = [];
       seq.draftQ = [];
       if (!seq.speculative) continue;
       const st = this.learn(seq);
+      if (plainStep) continue;
       const draftMs = (n: number) => this.drafter.costMs?.(n) ?? 0;
       const veto = this.adaptive && this.losing(decoding.length);
       let k = !this.adaptive ? this.maxK : veto ? 0 : SpecController.kFor(st.hits / st.trials, base, this.maxK, this.costs, draftMs);
