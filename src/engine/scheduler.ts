@@ -1,6 +1,7 @@
 import type { PlanItem, Sample, SamplerConfig, StepPlan } from "../backend/backend.js";
 import { InferdError } from "../util/errors.js";
 import type { KvOp, PrefixTier } from "./kv-ops.js";
+import { pickAdmission, type Admission } from "./admission.js";
 import { KvPool } from "./kv-pool.js";
 import { MIN_COPY_TOKENS, planReuse, savedPart, type Reuse } from "./prefix-reuse.js";
 import { Sequence, type FinishReason } from "./sequence.js";
@@ -27,11 +28,6 @@ export interface SchedulerConfig {
   /** The second tier (saved states) behind the slots; only with `prefixCache`. */
   tier?: PrefixTier;
 }
-
-/** Waiting requests looked at for a resident prefix before the oldest is simply taken. */
-const ADMISSION_WINDOW = 8;
-/** Times the oldest waiting request may be passed over for one with a resident prefix. */
-const MAX_PASSED_OVER = 4;
 
 /** A step's plan plus what the backend must do to KV and samplers before running it. */
 export interface SchedulerOutput extends StepPlan {
@@ -198,35 +194,11 @@ export class Scheduler {
     return out;
   }
 
-  /**
-   * The next waiting request to admit: the oldest of the highest priority, unless one of the
-   * next few shares a longer prefix with what is in KV (cheaper to start, and its prefix may be
-   * evicted later) and the oldest has not been passed over too often. Requests whose prefix a
-   * running sequence is computing right now wait for it instead.
-   */
-  private pickWaiting(deferred: Set<Sequence>): { seq: Sequence; reuse: Reuse } | undefined {
-    let best: { seq: Sequence; reuse: Reuse } | undefined;
-    let seen = 0;
-    for (const seq of this.waiting) {
-      if (deferred.has(seq)) continue;
-      if (best !== undefined && (seq.priority !== best.seq.priority || ++seen >= ADMISSION_WINDOW)) break;
-      const reuse: Reuse = this.config.prefixCache ? planReuse(seq, this.kv, this.running, this.config.tier) : { kind: "none", length: 0 };
-      if (reuse.kind === "defer") {
-        deferred.add(seq);
-        continue;
-      }
-      if (best === undefined) {
-        best = { seq, reuse };
-        if (seq.passedOver >= MAX_PASSED_OVER) break;
-      } else if (reuse.length > best.reuse.length) best = { seq, reuse };
-    }
-    if (best !== undefined) {
-      for (const seq of this.waiting) {
-        if (seq === best.seq) break;
-        if (!deferred.has(seq)) seq.passedOver++;
-      }
-    }
-    return best;
+  /** The next waiting request to admit, and how it reuses KV (see `pickAdmission`). */
+  private pickWaiting(deferred: Set<Sequence>): Admission | undefined {
+    return pickAdmission(this.waiting, deferred, (seq) =>
+      this.config.prefixCache ? planReuse(seq, this.kv, this.running, this.config.tier) : { kind: "none", length: 0 },
+    );
   }
 
   /** Gives `seq` a slot, starting from the reused prefix, and says what KV work that takes. */
