@@ -25,9 +25,12 @@ export class ThreadTuner {
   choose(tokens: number): number {
     if (this.maxThreads <= 1) return 1;
     const b = this.bucket(tokens);
-    const hint = this.nearestBest(tokens);
-    if (hint !== undefined && b.samples[hint]!.length === 0) return hint;
-    for (let t = this.maxThreads; t >= 1; t--) if (b.samples[t]!.length === 0) return t; // one try each first
+    if (b.samples.some((x, t) => t > 0 && x.length === 0)) {
+      // one try each first, the nearest measured bucket's best count before the others
+      const hint = this.nearestBest(tokens);
+      if (hint !== undefined && b.samples[hint]!.length === 0) return hint;
+      for (let t = this.maxThreads; t >= 1; t--) if (b.samples[t]!.length === 0) return t;
+    }
     const best = bestMedian(b.samples);
     for (let t = this.maxThreads; t >= 1; t--) {
       const s = b.samples[t]!;

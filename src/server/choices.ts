@@ -58,17 +58,21 @@ export function generateChoices(
   for (let index = 0; index < n; index++) {
     const p = params.seed !== undefined ? { ...params, seed: (params.seed + index) % 2 ** 32 } : params;
     void (async () => {
+      // only chat turns with the memo on keep their text and tokens
+      const remember = promptText !== undefined && served.turns !== undefined;
       let text = "";
       const tokens: number[] = [];
       try {
         for await (const ev of engine.generate(prompt, p, { signal })) {
           if (ev.type === "delta") {
-            text += ev.text;
-            tokens.push(...ev.tokens);
+            if (remember) {
+              text += ev.text;
+              tokens.push(...ev.tokens);
+            }
           } else {
             // accounting first: it must survive a client that went away
             served.record(ev.finishReason, ev.stats);
-            if (promptText !== undefined) rememberTurn(served.turns, promptText + text, prompt, tokens, ev);
+            if (remember) rememberTurn(served.turns!, promptText! + text, prompt, tokens, ev);
           }
           queue.push({ index, ...(ev as GenerateEvent) } as ChoiceEvent);
         }
@@ -88,8 +92,7 @@ export function generateChoices(
  * with U+FFFD (bytes that were not valid UTF-8) is remembered too: the client sends back the
  * same text, and the memo maps it to the bytes the model really produced.
  */
-function rememberTurn(memo: TurnMemo | undefined, text: string, prompt: readonly number[], tokens: number[], ev: Extract<GenerateEvent, { type: "done" }>): void {
-  if (memo === undefined) return;
+function rememberTurn(memo: TurnMemo, text: string, prompt: readonly number[], tokens: number[], ev: Extract<GenerateEvent, { type: "done" }>): void {
   if (ev.finishReason === "stop" && ev.stopSequence === undefined && tokens.length > 0) memo.remember(text, [...prompt, ...tokens.slice(0, -1)]);
   else if (ev.finishReason === "length") memo.remember(text, [...prompt, ...tokens]);
 }

@@ -19,28 +19,27 @@ const PROBE_EVERY = 256;
 const PROBE_RATE = 0.9;
 /** Decay of a sequence's acceptance evidence per verification (recent text matters more). */
 const DECAY = 0.95;
+/** Decay of the evidence over all sequences per verification. */
+const GLOBAL_DECAY = 0.99;
 /** Decay per decode step of the realized yield sums (of both kinds, whichever the step was). */
 const REALIZED_DECAY = 0.99;
 /** Weight of evidence (recent steps) each kind needs before realized yields are compared. */
 const REALIZED_MIN = 3;
+/** Speculate only when the expected gain beats this margin (step times are noisy). */
+const MIN_GAIN = 1.05;
+/**
+ * Drafted tokens of a probe when guesses elsewhere have kept failing: enough to see whether
+ * this request's text is different, cheap when it is not (a 3-token step costs ~2 decodes here).
+ */
+const SMALL_PROBE = 2;
 
+/** Realized yield of one kind of decode step: decayed sums. */
 interface Rate {
   ms: number;
   tokens: number;
   /** Decayed count of the steps summed. */
   w: number;
 }
-
-/** Decay of the evidence over all sequences per verification. */
-const GLOBAL_DECAY = 0.99;
-/** Speculate only when the expected gain beats this margin (step times are noisy). */
-const MIN_GAIN = 1.05;
-
-/**
- * Drafted tokens of a probe when guesses elsewhere have kept failing: enough to see whether
- * this request's text is different, cheap when it is not (a 3-token step costs ~2 decodes here).
- */
-const SMALL_PROBE = 2;
 
 interface SeqState {
   /** Decayed counts of accepted guesses and of guesses judged (the geometric model's evidence). */
@@ -203,6 +202,7 @@ export class SpecController {
   /** Sets `draft` on the decoding sequences that should speculate this step. */
   async draft(decoding: readonly Sequence[]): Promise<void> {
     const requests = [];
+    const asked: Sequence[] = [];
     // every decoding sequence yields a token this step; drafts add tokens to the same step
     let base = decoding.length;
     // speculating on every step would leave nothing to compare it with: keep a few plain steps
@@ -220,10 +220,9 @@ export class SpecController {
         // nothing measured at these sizes yet: try once, so the decision rests on a measurement;
         // where guesses have been failing (the prior says 0), a small probe: its outcome
         // replaces the prior, so a request whose text copies well still gets going
-        st.smallProbe = this.costs.measuredAbove(base + this.maxK - 1) && st.prior && this.global.trials >= 1;
-        k = !this.costs.measuredAbove(base + this.maxK - 1) ? this.maxK
-          : st.smallProbe ? SMALL_PROBE
-          : SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs);
+        const measured = this.costs.measuredAbove(base + this.maxK - 1);
+        st.smallProbe = measured && st.prior && this.global.trials >= 1;
+        k = !measured ? this.maxK : st.smallProbe ? SMALL_PROBE : SpecController.kFor(PROBE_RATE, base, this.maxK, this.costs, draftMs);
       }
       // never guess past the request's end
       k = Math.min(k, seq.maxTokens - seq.outputLength - 1);
@@ -233,18 +232,19 @@ export class SpecController {
       }
       base += k;
       requests.push({ id: seq.id, tokens: seq.tokens, k, temperature: seq.sampler.temperature });
+      asked.push(seq);
     }
     if (requests.length === 0) return;
     const drafts = await this.drafter.propose(requests);
-    for (const seq of decoding) {
+    for (const seq of asked) {
+      const st = this.state.get(seq.id)!;
       const d = drafts.get(seq.id);
-      const st = this.state.get(seq.id);
       if (d === undefined || d.tokens.length === 0) {
         // no guess (prompt lookup found no match): not a probe, the next chance still is one
-        if (st !== undefined && requests.some((r) => r.id === seq.id)) st.idle++;
+        st.idle++;
         continue;
       }
-      if (st !== undefined) st.idle = 0;
+      st.idle = 0;
       seq.draft = d.tokens;
       seq.draftQ = d.q ?? [];
     }

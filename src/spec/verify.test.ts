@@ -101,6 +101,24 @@ describe("prompt lookup drafter", () => {
   });
 });
 
+/** A drafter that always guesses k tokens (all 7s). */
+const always: Drafter = {
+  name: "always",
+  async propose(rs) {
+    return new Map(rs.map((r) => [r.id, { tokens: Array.from({ length: r.k }, () => 7) }]));
+  },
+  accepted() {},
+  release() {},
+  async dispose() {},
+};
+
+/** A speculating greedy sequence with a long budget. */
+function specSeq(id: number): Sequence {
+  const s = new Sequence(id, [1, 2, 3], { temperature: 0 } as Sequence["sampler"], 10_000, 0, true, 0);
+  s.speculative = true;
+  return s;
+}
+
 describe("adaptive k", () => {
   const table = (f: (n: number) => number) => {
     const c = new StepCosts();
@@ -131,18 +149,8 @@ describe("adaptive k", () => {
   });
 
   it("speculation stops where it has really yielded fewer tokens per ms than plain decoding, and is tried again later", async () => {
-    const always: Drafter = {
-      name: "always",
-      async propose(rs) {
-        return new Map(rs.map((r) => [r.id, { tokens: Array.from({ length: r.k }, () => 7) }]));
-      },
-      accepted() {},
-      release() {},
-      async dispose() {},
-    };
     const c = new SpecController(always, 4, cheap);
-    const seq = new Sequence(1, [1, 2, 3], { temperature: 0 } as Sequence["sampler"], 10_000, 0, true, 0);
-    seq.speculative = true;
+    const seq = specSeq(1);
     await c.draft([seq]);
     assert.ok(seq.draft.length > 0, "the cost model alone says speculate");
     // measured: plain steps yield 1 token in 10 ms, speculative ones 2 tokens in 40 ms
@@ -162,29 +170,15 @@ describe("adaptive k", () => {
   });
 
   it("after guesses kept failing, a new request probes small, and speculates fully once its own guesses hold", async () => {
-    const always: Drafter = {
-      name: "always",
-      async propose(rs) {
-        return new Map(rs.map((r) => [r.id, { tokens: Array.from({ length: r.k }, () => 7) }]));
-      },
-      accepted() {},
-      release() {},
-      async dispose() {},
-    };
     const c = new SpecController(always, 8, cheap);
-    const seq = (id: number) => {
-      const s = new Sequence(id, [1, 2, 3], { temperature: 0 } as Sequence["sampler"], 10_000, 0, true, 0);
-      s.speculative = true;
-      return s;
-    };
     // an earlier request whose guesses all failed
-    const bad = seq(1);
+    const bad = specSeq(1);
     for (let i = 0; i < 30; i++) {
       await c.draft([bad]);
       if (bad.draft.length > 0) bad.lastDraft = { proposed: bad.draft.length, accepted: 0 };
     }
     c.release(bad);
-    const next = seq(2);
+    const next = specSeq(2);
     await c.draft([next]);
     assert.equal(next.draft.length, 2, "a small probe");
     next.lastDraft = { proposed: 2, accepted: 2 };
@@ -199,6 +193,6 @@ describe("adaptive k", () => {
     assert.equal(c.cost(3), 15.6);
     c.record(3, 0.7, 1);
     assert.equal(c.cost(3), 0.7);
-    assert.ok(SpecController.kFor(0.95, 1, 2, c) === 2);
+    assert.equal(SpecController.kFor(0.95, 1, 2, c), 2);
   });
 });
