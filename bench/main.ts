@@ -77,7 +77,7 @@ switch (which) {
       turns: Number(values.turns ?? 8),
       conversations: Number(values.conversations ?? 4),
       conversationsAtOnce: Number(values["conversations-at-once"] ?? values.conversations ?? 4),
-      parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn")[],
+      parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn" | "floor")[],
     });
     break;
   case "spec":

@@ -28,7 +28,8 @@ export interface PrefixBenchOptions {
   conversations: number;
   /** Conversations running at the same time (the rest wait for one to end). */
   conversationsAtOnce: number;
-  parts: ("repetition" | "multiturn")[];
+  /** "floor": in process, a cold 1,280-token prompt vs 256 new tokens after 1,024 cached (the TTFT ratio's ceiling). */
+  parts: ("repetition" | "multiturn" | "floor")[];
 }
 
 type Mode = "on" | "off";
@@ -38,6 +39,11 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   const rows: (string | number)[][] = [];
   const turnRows: (string | number)[][] = [];
   const turnTtft: Record<Mode, Turn[][]> = { on: [], off: [] };
+  if (o.parts.includes("floor")) {
+    const [cold, cached] = await attentionFloor(path, o.threads, [{ cached: 0, computed: 1280 }, { cached: 1024, computed: 256 }]);
+    console.log(`\nin process, ${o.threads} threads, median of 3: cold 1280-token prompt ${fmt(cold!, 0)} ms, 256 tokens after 1024 cached ${fmt(cached!, 0)} ms: off/on ${fmt(cold! / cached!, 2)}x\n`);
+  }
+  if (!o.parts.includes("repetition") && !o.parts.includes("multiturn")) return;
   for (const mode of ["on", "off"] as Mode[]) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
