@@ -9,7 +9,7 @@ import { batchBench, LOADS, type System } from "./batch.js";
 import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
 import { prefixBench } from "./prefix.js";
-import { specBench } from "./spec.js";
+import { SPEC_PARTS, specBench, type SpecPart } from "./spec.js";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -86,6 +86,7 @@ switch (which) {
       fixedThreads: values["fixed-threads"] ?? false,
       repeats: Number(values.repeats ?? 6),
       outputTokens: Number(values.output ?? 256),
+      parts: (values.parts?.split(",") ?? SPEC_PARTS) as SpecPart[],
       ...(values["spec-k"] !== undefined ? { specK: Number(values["spec-k"]) } : {}),
     });
     break;

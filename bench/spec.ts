@@ -1,9 +1,11 @@
 /**
  * `npm run bench -- spec`: speculative decoding, single stream, greedy, decode tok/s with and
  * without speculation side by side in one run (same engine settings, same prompts):
- * (1) prompt lookup on copy-heavy text: stories260K continuing a passage it was shown, and
- *     repeating its own story with one token changed (the real n-gram drafter over that
- *     passage); synthetic smollm2-135m with drafts right a controlled fraction of the time (the
+ * (1) prompt lookup on copy-heavy text: chain-135m (SmolLM2-135M's shape and cost, whose greedy
+ *     output is a never-repeating chain) repeating a passage of that chain from its prompt with
+ *     one token, or one in ten, changed, through the real `--spec ngram` path; stories260K
+ *     continuing a passage it was shown, and repeating its own story with one token changed;
+ *     synthetic smollm2-135m with drafts right a controlled fraction of the time (the
  *     reference greedy output, corrupted at rate 1 - overlap; its greedy output is too
  *     repetitive for a passage of its own to mean anything);
  * (2) a draft model that agrees often: synthetic spec-target-135m (30 layers, 26 of them
@@ -23,7 +25,12 @@ export interface SpecBenchOptions {
   specK?: number;
   repeats: number;
   outputTokens: number;
+  /** Which cases to run (all by default). */
+  parts: SpecPart[];
 }
+
+export const SPEC_PARTS = ["chain", "stories", "oracle", "draft"] as const;
+export type SpecPart = (typeof SPEC_PARTS)[number];
 
 interface Figures {
   tps: number;
@@ -135,8 +142,27 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     prefixCache: false,
     ...(o.specK !== undefined ? { specK: o.specK } : {}),
   };
+  if (o.parts.includes("chain")) {
+    // (1) a passage in the prompt, repeated by the model with edits: real prompt lookup
+    const model = await ensureSyntheticModel("synthetic:chain-135m-q8_0");
+    const ref = await Engine.load({ ...common, model });
+    const start = ref.tokenize("Once upon a time");
+    const passage = [...start, ...(await tokensOf(ref, start, o.outputTokens + 64))];
+    const vocab = ref.model.vocabSize;
+    await ref.dispose();
+    for (const [label, every] of [["one token", 0], ["one token in ten", 10]] as const) {
+      // an edit far from its neighbours in the chain, so it makes no false n-gram match
+      const edited = passage.map((t, i) => ((every === 0 ? i === passage.length >> 1 : i % every === every - 1) ? (t + vocab / 2) % vocab : t));
+      const prompt = [...edited, ...passage.slice(0, start.length)];
+      const plain = await Engine.load({ ...common, model });
+      const ngram = await Engine.load({ ...common, model, speculative: "ngram" });
+      rows.push(row(`chain-135m, prompt lookup, repeating a passage with ${label} changed`, await compare([plain, ngram], prompt, o)));
+      await ngram.dispose();
+      await plain.dispose();
+    }
+  }
   const shared = sharedModelsDir();
-  if (shared !== undefined) {
+  if (shared !== undefined && o.parts.includes("stories")) {
     // (1a) stories260K shown a passage, then continuing its beginning: it tends to retell it
     const model = `${shared}/stories260K.gguf`;
     const plain = await Engine.load({ ...common, model, contextSize: 512 });
@@ -155,7 +181,24 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     await plain.dispose();
     await ngram.dispose();
   }
-  // (1b, 3) synthetic smollm2-135m: guesses right a controlled fraction of the time
+  if (o.parts.includes("oracle")) await oracleCases(common, o, rows);
+  if (o.parts.includes("draft")) {
+    // (2) a draft model that agrees often
+    const target = await ensureSyntheticModel("synthetic:spec-target-135m-q8_0");
+    const draftModel = await ensureSyntheticModel("synthetic:spec-draft-135m-q8_0");
+    const t = await Engine.load({ ...common, model: target });
+    const d = await Engine.load({ ...common, model: target, draftModel });
+    rows.push(row("spec-target-135m drafted by spec-draft-135m", await compare([t, d], t.tokenize("Once upon a time"), o)));
+    await t.dispose();
+    await d.dispose();
+  }
+  const threads = o.fixedThreads ? `${o.threads} threads` : `threads measured per batch size (1-${o.threads})`;
+  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 16} (adaptive), ${o.repeats} pairs of runs in ABBA order; tok/s: medians; speedup: median of the pairs' ratios\n`);
+  printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per verification"], rows);
+}
+
+/** (1c, 3) synthetic smollm2-135m: guesses right a controlled fraction of the time, down to never. */
+async function oracleCases(common: EngineOptions, o: SpecBenchOptions, rows: (string | number)[][]): Promise<void> {
   const model = await ensureSyntheticModel("synthetic:smollm2-135m-q8_0");
   const ref = await Engine.load({ ...common, model });
   const prompt = ref.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(4));
@@ -169,17 +212,6 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     await spec.dispose();
     await plain.dispose();
   }
-  // (2) a draft model that agrees often
-  const target = await ensureSyntheticModel("synthetic:spec-target-135m-q8_0");
-  const draftModel = await ensureSyntheticModel("synthetic:spec-draft-135m-q8_0");
-  const t = await Engine.load({ ...common, model: target });
-  const d = await Engine.load({ ...common, model: target, draftModel });
-  rows.push(row("spec-target-135m drafted by spec-draft-135m", await compare([t, d], t.tokenize("Once upon a time"), o)));
-  await t.dispose();
-  await d.dispose();
-  const threads = o.fixedThreads ? `${o.threads} threads` : `threads measured per batch size (1-${o.threads})`;
-  console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 16} (adaptive), ${o.repeats} pairs of runs in ABBA order; tok/s: medians; speedup: median of the pairs' ratios\n`);
-  printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per verification"], rows);
 }
 
 async function tokensOf(engine: Engine, prompt: number[], n: number): Promise<number[]> {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { InferdError } from "../util/errors.js";
 import { modelsDir, sharedModelsDir } from "../util/paths.js";
 import {
-  GGML_TYPE, GGUF_TYPE, planGguf, readGgufMetadata, writeGguf,
+  GGML_TYPE, GGUF_TYPE, planGguf, readGgufMetadata, tensorByteSize, writeGguf,
   type GgmlTypeId, type GgufMetadata, type GgufScalar, type GgufTensor, type GgufValue,
 } from "./gguf-writer.js";
 
@@ -37,6 +37,13 @@ export interface SyntheticShape {
    * compute. With `weightsOf`, this builds a target that a shallower draft model agrees with.
    */
   quietFrom?: number;
+  /**
+   * An untied output head whose row s is token s-1's embedding: with every layer quiet
+   * (`quietFrom: 0`), the greedy next token after t is t+1, so the model's output is a long
+   * chain that never repeats, and a passage of that chain in the prompt is text it reproduces
+   * (prompt lookup's copy-heavy case, at a real model's cost per token).
+   */
+  successorHead?: boolean;
 }
 
 const SMOLLM2_135M: SyntheticShape = {
@@ -49,6 +56,8 @@ export const SYNTHETIC_SHAPES: Readonly<Record<string, Readonly<SyntheticShape>>
   // a speculative-decoding pair: the draft is the target's first 4 layers; the target's other 26 barely change its output
   "spec-draft-135m": { ...SMOLLM2_135M, nLayer: 4, weightsOf: "spec-135m" },
   "spec-target-135m": { ...SMOLLM2_135M, weightsOf: "spec-135m", quietFrom: 4 },
+  // SmolLM2-135M's shape and cost whose greedy output is the chain t -> t+1 (see successorHead)
+  "chain-135m": { ...SMOLLM2_135M, quietFrom: 0, successorHead: true },
   "qwen2.5-0.5b": {
     arch: "qwen2", nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, nVocab: 151936, nCtx: 32768,
     ropeFreqBase: 1000000, rmsEps: 1e-6, qkvBias: true, vocabFile: "ggml-vocab-gpt-2.gguf",
@@ -216,8 +225,48 @@ function buildTensors(shape: string, quant: SyntheticQuant, p: SyntheticShape): 
     out.push(w(b + "ffn_up.weight", [p.nEmbd, p.nFf]));
     out.push(w(b + "ffn_down.weight", [p.nFf, p.nEmbd], gain));
   }
-  out.push(norm("output_norm.weight", p.nEmbd)); // tied embeddings: no output.weight
+  out.push(norm("output_norm.weight", p.nEmbd));
+  if (p.successorHead) {
+    const [embd, output] = successorHead(out[0]!, p.nEmbd, p.nVocab);
+    out[0] = embd;
+    out.push(output);
+  }
+  // otherwise tied embeddings: no output.weight
   return out;
+}
+
+/**
+ * Makes `embd` and a new `output.weight` share rows: output row s = embedding row s-1 (mod
+ * vocab), so the logit of t+1 after token t is t's embedding against itself, far above any
+ * other. The embedding is generated whole on first use (tens of MB), so both can copy from it.
+ */
+function successorHead(embd: GgufTensor, nEmbd: number, nVocab: number): [GgufTensor, GgufTensor] {
+  const rowBytes = tensorByteSize({ dims: [nEmbd, 1], type: embd.type });
+  let rows: Buffer | undefined;
+  const all = (): Buffer => {
+    if (rows === undefined) {
+      rows = Buffer.from(new ArrayBuffer(rowBytes * nVocab));
+      embd.fill(rows, 0);
+    }
+    return rows;
+  };
+  const output: GgufTensor = {
+    name: "output.weight",
+    dims: [nEmbd, nVocab],
+    type: embd.type,
+    fill: (buf, offset) => {
+      const src = all();
+      for (let done = 0; done < buf.length; ) {
+        const at = offset + done;
+        const row = Math.floor(at / rowBytes), within = at % rowBytes;
+        const from = ((row + nVocab - 1) % nVocab) * rowBytes + within;
+        const n = Math.min(rowBytes - within, buf.length - done);
+        src.copy(buf, done, from, from + n);
+        done += n;
+      }
+    },
+  };
+  return [{ ...embd, fill: (buf, offset) => void all().copy(buf, 0, offset, offset + buf.length) }, output];
 }
 
 // ---- tokenizer -----------------------------------------------------------------------------
