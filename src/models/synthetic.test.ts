@@ -14,6 +14,7 @@ const { CHATML_TEMPLATE, SYNTHETIC_SHAPES, ensureSyntheticModel, parseSyntheticS
 const { GGML_TYPE, GGUF_TYPE, readGgufMetadata, writeGguf } = await import("./gguf-writer.js");
 const { getLlama, readGgufFileInfo, JinjaTemplateChatWrapper, LlamaLogLevel } = await import("node-llama-cpp");
 type Llama = Awaited<ReturnType<typeof getLlama>>;
+type Token = import("node-llama-cpp").Token;
 
 const syntheticDir = () => join(modelsDir(), "synthetic");
 const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.includes(".tmp"));
@@ -36,7 +37,7 @@ describe("parseSyntheticSpec", () => {
       for (const run of [async () => parseSyntheticSpec(bad), () => ensureSyntheticModel(bad)]) {
         await assert.rejects(run, (e: unknown) => {
           assert.ok(isInferdError(e, "invalid_argument"));
-          assert.match(e.message, /^unknown synthetic shape ".*"; known: smollm2-135m, spec-draft-135m, spec-target-135m, qwen2\.5-0\.5b, llama3\.2-1b \(quants f16, q8_0, q4_0\)$/);
+          assert.match(e.message, /^unknown synthetic shape ".*"; known: smollm2-135m, spec-draft-135m, spec-target-135m, chain-135m, qwen2\.5-0\.5b, llama3\.2-1b \(quants f16, q8_0, q4_0\)$/);
           assert.ok(!e.message.includes("\n"));
           return true;
         });
@@ -181,6 +182,26 @@ describe("synthetic models", { concurrency: 1 }, () => {
       rmSync(path); // keep the temp folder small
     });
   }
+
+  test("chain-135m: an untied head, and greedy decoding follows the chain t -> t+1", async () => {
+    const path = await ensureSyntheticModel("synthetic:chain-135m-q4_0");
+    const meta = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false });
+    assert.ok(meta.fullTensorInfo!.some((t) => t.name === "output.weight"));
+    const model = await llama.loadModel({ modelPath: path });
+    try {
+      const ctx = await model.createContext({ contextSize: 256, threads: 1 });
+      const out: number[] = [];
+      for await (const r of ctx.getSequence().evaluateWithMetadata([1000, 20000, 300] as unknown as Token[], {}, { temperature: 0 })) {
+        out.push(r.token);
+        if (out.length === 16) break;
+      }
+      assert.deepEqual(out, Array.from({ length: 16 }, (_, i) => 301 + i));
+      await ctx.dispose();
+    } finally {
+      await model.dispose();
+    }
+    rmSync(path);
+  });
 
   test("built-in byte vocabulary when the shared folder is absent", async () => {
     const saved = process.env.INFERD_SHARED_MODELS;
