@@ -31,6 +31,7 @@ const { positionals, values } = parseArgs({
     "conversations-at-once": { type: "string" },
     parts: { type: "string" },
     "spec-k": { type: "string" },
+    "batch-size": { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -78,6 +79,7 @@ switch (which) {
       conversations: Number(values.conversations ?? 4),
       conversationsAtOnce: Number(values["conversations-at-once"] ?? values.conversations ?? 4),
       parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn" | "floor")[],
+      ...(values["batch-size"] !== undefined ? { batchSize: Number(values["batch-size"]) } : {}),
     });
     break;
   case "spec":

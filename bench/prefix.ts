@@ -30,6 +30,8 @@ export interface PrefixBenchOptions {
   conversationsAtOnce: number;
   /** "floor": in process, a cold 1,280-token prompt vs 256 new tokens after 1,024 cached (the TTFT ratio's ceiling). */
   parts: ("repetition" | "multiturn" | "floor")[];
+  /** The server's --batch-size (tokens per step); its default when undefined. */
+  batchSize?: number;
 }
 
 type Mode = "on" | "off";
@@ -47,6 +49,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   for (const mode of ["on", "off"] as Mode[]) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
+    if (o.batchSize !== undefined) flags.push("--batch-size", String(o.batchSize));
     const server = await startServer(path, ["--threads", String(o.threads), "--max-sequences", String(Math.max(8, o.concurrency)), "--context", "2048", ...flags]);
     try {
       if (o.parts.includes("repetition")) {

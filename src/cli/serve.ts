@@ -19,6 +19,7 @@ Options:
       --threads N        llama.cpp threads (default: measured per batch size)
   -c, --context N        context window per sequence (default: the model's, at most 4096)
       --max-sequences N  requests decoding at once per model (default 8)
+      --batch-size N     tokens per step across all requests: decode tokens, then prompt chunks (default 512)
       --max-queue N      waiting requests beyond which requests get 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --max-body N       largest request body in bytes (default 4194304)
@@ -41,7 +42,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -53,6 +54,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         context: { type: "string", short: "c" },
         "max-sequences": { type: "string" },
         "max-queue": { type: "string" },
+        "batch-size": { type: "string" },
         "api-key": { type: "string" },
         "max-body": { type: "string" },
         "shutdown-timeout": { type: "string" },
@@ -77,6 +79,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const threads = numberFlag("threads", v.threads, { integer: true, min: 1 });
   const contextSize = numberFlag("context", v.context, { integer: true, min: 1 });
   const maxSequences = numberFlag("max-sequences", v["max-sequences"], { integer: true, min: 1 });
+  const batchSize = numberFlag("batch-size", v["batch-size"], { integer: true, min: 1 });
   const maxWaiting = numberFlag("max-queue", v["max-queue"], { integer: true, min: 0 });
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
   const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
@@ -93,6 +96,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       contextSize,
       maxSequences,
       maxWaiting,
+      batchSize,
       progress: true,
       prefixCache: !v["no-prefix-cache"],
       ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),

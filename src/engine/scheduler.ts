@@ -60,7 +60,7 @@ export interface SubmitOptions {
 /**
  * Waiting and running queues. `schedule()` builds one batch: a decode token for every running
  * sequence first (so prefill never starves streams), then prefill chunks of running and newly
- * admitted sequences within the token budget. Admission is by priority (FIFO within one), KV
+ * admitted sequences within the token budget, shortest remaining prompt first. Admission is by priority (FIFO within one), KV
  * capacity and the running cap. When KV runs out the newest running sequence is preempted:
  * freed now and recomputed later.
  */
@@ -170,17 +170,12 @@ export class Scheduler {
       while (draft > 0 && !this.kv.canAppend(seq.slot!, 1 + draft)) draft--;
       budget -= this.add(out, seq, 1, draft);
     }
-    // 2. running sequences still prefilling, then 3. admissions, share what is left
-    for (const seq of this.running) {
-      if (budget <= 0) break;
-      if (seq.remaining <= 1 || seq.restoring) continue;
-      const n = Math.min(seq.remaining, budget, this.kv.freeCells);
-      if (n > 0) budget -= this.add(out, seq, n);
-    }
+    // 2. admissions, as many as what is left of the budget could start this step
     out.kv = this.pendingOps; // the slots freed since the last step, before any admission reuses them
     this.pendingOps = [];
     const deferred = new Set<Sequence>();
-    while (budget > 0 && this.running.length < this.config.maxRunning) {
+    let admitted = 0;
+    while (budget - admitted > 0 && this.running.length < this.config.maxRunning) {
       const pick = this.pickWaiting(deferred);
       if (pick === undefined) break;
       const { seq, reuse } = pick;
@@ -188,8 +183,20 @@ export class Scheduler {
       if (reuse.kind !== "take" && !this.kv.canAllocate(seq.tokens.length)) break;
       remove(this.waiting, seq);
       this.start(out, seq, reuse);
-      if (seq.restoring) continue; // its tokens are scheduled once the state is loaded
-      budget -= this.add(out, seq, Math.min(seq.remaining, budget));
+      if (!seq.restoring) admitted += seq.remaining; // a restoring one is scheduled once its state is loaded
+    }
+    // 3. prompt chunks, shortest remaining prompt first
+    const planned = new Set(out.sequences); // the decoders of step 1
+    for (const seq of prefillOrder(this.running.filter((s) => !planned.has(s)))) {
+      if (budget <= 0) {
+        seq.prefillSkips++;
+        continue;
+      }
+      const n = Math.min(seq.remaining, budget, this.kv.freeCells);
+      if (n > 0) {
+        budget -= this.add(out, seq, n);
+        seq.prefillSkips = 0;
+      } else seq.prefillSkips++;
     }
     return out;
   }
@@ -364,6 +371,34 @@ export class Scheduler {
 
 function before(a: Sequence, b: Sequence): boolean {
   return a.priority !== b.priority ? a.priority > b.priority : a.times.arrival < b.times.arrival || (a.times.arrival === b.times.arrival && a.id < b.id);
+}
+
+/** Steps the oldest prompt may go without a chunk before it goes first whatever its length. */
+export const MAX_PREFILL_SKIPS = 4;
+
+/**
+ * Running sequences with prompt tokens to compute (decoders excluded by the caller), in the
+ * order they get the step's budget: shortest remaining first (shortest-remaining-time: a
+ * request that reuses a cached prefix gets its first token after its own short suffix, not
+ * after a cold prompt admitted before it, which lowers mean and median TTFT). So that long
+ * prompts are never starved, the oldest one goes first once it has been skipped
+ * `MAX_PREFILL_SKIPS` steps in a row; only the oldest, or several starved prompts would share
+ * steps round-robin and all finish late. Ties: arrival order.
+ */
+export function prefillOrder(running: readonly Sequence[]): Sequence[] {
+  const order = running
+    .filter((s) => s.remaining > 0 && !s.restoring)
+    .sort((a, b) => a.remaining - b.remaining || earlier(a, b));
+  const oldest = order.reduce<Sequence | undefined>((o, s) => (o === undefined || earlier(s, o) < 0 ? s : o), undefined);
+  if (oldest !== undefined && oldest.prefillSkips >= MAX_PREFILL_SKIPS) {
+    order.splice(order.indexOf(oldest), 1);
+    order.unshift(oldest);
+  }
+  return order;
+}
+
+function earlier(a: Sequence, b: Sequence): number {
+  return a.times.arrival - b.times.arrival || a.id - b.id;
 }
 
 function penaltiesOn(s: SamplerConfig): boolean {

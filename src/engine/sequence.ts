@@ -33,6 +33,8 @@ export class Sequence {
   cachedTokens: number | undefined;
   /** Times a later request was admitted before it (cache-aware admission); bounds the wait. */
   passedOver = 0;
+  /** Steps in a row its prompt got no chunk for want of budget (bounds shortest-first's wait). */
+  prefillSkips = 0;
   /** Its KV is being loaded from a saved state: no tokens are scheduled until that is done. */
   restoring = false;
   /** May speculate (the request allows it and its sampler has no state speculation would break). */
