@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { SamplerConfig } from "../backend/backend.js";
 import { isInferdError } from "../util/errors.js";
-import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
+import { MAX_PREFILL_SKIPS, Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
 
 const SAMPLER: SamplerConfig = {
   temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
@@ -42,6 +42,31 @@ describe("Scheduler", () => {
     assert.deepEqual(sizes, [16, 16, 8]);
     // positions continue where the last chunk ended
     assert.equal(seq.computed, 40);
+  });
+
+  it("gives the step's prompt budget to the shortest remaining prompt first, without starving the oldest", () => {
+    const s = make({ maxBatchTokens: 16 });
+    const long = s.submit(prompt(60), SAMPLER, { maxTokens: 1 });
+    step(s); // the long prompt alone: 16 of its tokens
+    assert.equal(long.computed, 16);
+    const short = s.submit(prompt(10, 200), SAMPLER, { maxTokens: 1 });
+    const plan = step(s);
+    // the short prompt arrived later but needs less: it is computed whole this step
+    assert.deepEqual(plan.sequences.map((q) => q.id), [short.id, long.id]);
+    assert.equal(short.outputLength, 1);
+    assert.equal(long.computed, 16 + 6);
+    // a stream of prompts shorter than what it has left, each taking a whole step, would
+    // starve it; it goes first after MAX_PREFILL_SKIPS steps without a chunk
+    let skipped = 0;
+    for (let i = 0; long.outputLength === 0 && i < 40; i++) {
+      s.submit(prompt(16, 300 + i), SAMPLER, { maxTokens: 1 });
+      const p = step(s);
+      if (p.sequences.includes(long)) {
+        assert.ok(skipped === 0 || skipped === MAX_PREFILL_SKIPS, `went first after ${skipped} skips`);
+        skipped = 0;
+      } else skipped++;
+    }
+    assert.equal(long.outputLength, 1, "the long prompt finished");
   });
 
   it("never starves decoding sequences when a long prompt arrives", () => {
