@@ -8,7 +8,7 @@ import { availableCpus } from "../src/backend/threads.js";
 import { batchBench, LOADS, type System } from "./batch.js";
 import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
-import { prefixBench } from "./prefix.js";
+import { prefixBench, type Mode } from "./prefix.js";
 import { SPEC_PARTS, specBench, type SpecPart } from "./spec.js";
 
 const { positionals, values } = parseArgs({
@@ -32,6 +32,7 @@ const { positionals, values } = parseArgs({
     parts: { type: "string" },
     "spec-k": { type: "string" },
     "batch-size": { type: "string" },
+    modes: { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -80,6 +81,7 @@ switch (which) {
       conversationsAtOnce: Number(values["conversations-at-once"] ?? values.conversations ?? 4),
       parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn" | "floor")[],
       ...(values["batch-size"] !== undefined ? { batchSize: Number(values["batch-size"]) } : {}),
+      modes: (values.modes ?? "on,off").split(",") as Mode[],
     });
     break;
   case "spec":

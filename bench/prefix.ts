@@ -32,9 +32,11 @@ export interface PrefixBenchOptions {
   parts: ("repetition" | "multiturn" | "floor")[];
   /** The server's --batch-size (tokens per step); its default when undefined. */
   batchSize?: number;
+  /** Cache modes to run (both by default). */
+  modes: Mode[];
 }
 
-type Mode = "on" | "off";
+export type Mode = "on" | "off";
 
 export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   const path = await ensureSyntheticModel(o.model);
@@ -46,7 +48,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     console.log(`\nin process, ${o.threads} threads, median of 3: cold 1280-token prompt ${fmt(cold!, 0)} ms, 256 tokens after 1024 cached ${fmt(cached!, 0)} ms: off/on ${fmt(cold! / cached!, 2)}x\n`);
   }
   if (!o.parts.includes("repetition") && !o.parts.includes("multiturn")) return;
-  for (const mode of ["on", "off"] as Mode[]) {
+  for (const mode of o.modes) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
     if (o.batchSize !== undefined) flags.push("--batch-size", String(o.batchSize));

@@ -42,6 +42,13 @@ export interface EngineOptions {
   maxRunning?: number;
   /** Most tokens per decode step (the chunked-prefill budget); default 512. */
   batchSize?: number;
+  /**
+   * Prompt chunks stop being added once a step holds this many tokens, but a prompt whose
+   * rest fits in `batchSize` is not split; default 256 (at most `batchSize`). On this kind of
+   * CPU prefill throughput stops growing at ~256 tokens a step (BENCHMARKS.md), so a fuller
+   * step only delays the first tokens it completes.
+   */
+  stepTargetTokens?: number;
   /** Requests allowed to wait beyond the running ones; default 256. */
   maxWaiting?: number;
   /** Show download progress on stderr. */
@@ -174,7 +181,8 @@ export class Engine {
       await backend.dispose();
       throw e;
     }
-    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache }, tuner, cost, store, spec);
+    const stepTargetTokens = Math.min(opts.stepTargetTokens ?? 256, backend.kv.maxBatchTokens);
+    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens }, tuner, cost, store, spec);
     return new Engine(backend, core, tuner);
   }
 

@@ -69,6 +69,22 @@ describe("Scheduler", () => {
     assert.equal(long.outputLength, 1, "the long prompt finished");
   });
 
+  it("stops adding prompt chunks at the step's target size, but never splits a prompt that fits the budget", () => {
+    const s = make({ maxBatchTokens: 32, stepTargetTokens: 16 });
+    const long = s.submit(prompt(60), SAMPLER, { maxTokens: 1 });
+    let plan = step(s);
+    assert.equal(tokensOf(plan), 16, "a long prompt goes in target-sized chunks");
+    const a = s.submit(prompt(20, 200), SAMPLER, { maxTokens: 1 });
+    const b = s.submit(prompt(20, 300), SAMPLER, { maxTokens: 1 });
+    plan = step(s);
+    // a's 20 tokens fit the budget: whole, past the target; b and the long prompt wait
+    assert.deepEqual(plan.sequences.map((q) => q.id), [a.id]);
+    assert.equal(a.outputLength, 1);
+    plan = step(s);
+    assert.deepEqual(plan.sequences.map((q) => q.id), [b.id]);
+    assert.equal(long.computed, 16);
+  });
+
   it("never starves decoding sequences when a long prompt arrives", () => {
     const s = make({ maxBatchTokens: 8 });
     const a = s.submit(prompt(3), SAMPLER, { maxTokens: 100 });
