@@ -33,6 +33,8 @@ const { positionals, values } = parseArgs({
     "spec-k": { type: "string" },
     "batch-size": { type: "string" },
     modes: { type: "string" },
+    context: { type: "string" },
+    "step-tokens": { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -82,6 +84,8 @@ switch (which) {
       parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn" | "floor")[],
       ...(values["batch-size"] !== undefined ? { batchSize: Number(values["batch-size"]) } : {}),
       modes: (values.modes ?? "on,off").split(",") as Mode[],
+      contextSize: Number(values.context ?? 2048),
+      ...(values["step-tokens"] !== undefined ? { stepTokens: Number(values["step-tokens"]) } : {}),
     });
     break;
   case "spec":

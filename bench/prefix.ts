@@ -32,6 +32,10 @@ export interface PrefixBenchOptions {
   parts: ("repetition" | "multiturn" | "floor")[];
   /** The server's --batch-size (tokens per step); its default when undefined. */
   batchSize?: number;
+  /** The server's --step-tokens; its default when undefined. */
+  stepTokens?: number;
+  /** Context window per sequence of the server (default 2048). */
+  contextSize: number;
   /** Cache modes to run (both by default). */
   modes: Mode[];
 }
@@ -52,7 +56,8 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     // a fresh, empty tier folder: nothing carried over between modes or runs
     const flags = mode === "off" ? ["--no-prefix-cache"] : ["--kv-tier-dir", mkdtempSync(join(tmpdir(), "inferd-kv-bench-"))];
     if (o.batchSize !== undefined) flags.push("--batch-size", String(o.batchSize));
-    const server = await startServer(path, ["--threads", String(o.threads), "--max-sequences", String(Math.max(8, o.concurrency)), "--context", "2048", ...flags]);
+    if (o.stepTokens !== undefined) flags.push("--step-tokens", String(o.stepTokens));
+    const server = await startServer(path, ["--threads", String(o.threads), "--max-sequences", String(Math.max(8, o.concurrency)), "--context", String(o.contextSize), ...flags]);
     try {
       if (o.parts.includes("repetition")) {
         const opts: BenchServeOptions = {
@@ -73,7 +78,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
       await stopServer(server.proc);
     }
   }
-  console.log(`\n${o.model}, ${o.threads} threads, server with ${Math.max(8, o.concurrency)} running sequences (+ as many cached)\n`);
+  console.log(`\n${o.model}, ${o.threads} threads, server with ${Math.max(8, o.concurrency)} running sequences (+ as many cached), context ${o.contextSize}\n`);
   if (rows.length > 0) {
     console.log(`prefix-repetition: ${o.numPrompts} requests, 10 prefixes x 1024 tokens, 256-token unique suffixes, 128 output tokens, shuffled, ${o.concurrency} concurrent\n`);
     printTable(["cache", "ok", "failed", "prompt tokens received", "computed", "computed/received", "TTFT p50 ms", "TTFT p99 ms", "out tok/s", "duration s"], rows);
@@ -87,7 +92,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
       cached: Math.round(at("on", t, (x) => x.cachedTokens)),
       computed: Math.round(at("on", t, (x) => x.promptTokens - x.cachedTokens)),
     }));
-    const floor = await attentionFloor(path, o.threads, shape);
+    const floor = await attentionFloor(path, o.threads, shape, o.contextSize);
     for (let t = 0; t < o.turns; t++) {
       const on = at("on", t, (x) => x.ttftMs);
       turnRows.push([
@@ -110,8 +115,8 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
  * For each turn's (cached, computed) token counts: the time to first token of `computed` new
  * tokens after `cached` tokens already in KV, in-process (no HTTP), median of 3.
  */
-async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[]): Promise<number[]> {
-  const engine = await Engine.load({ model: path, threads, contextSize: 2048, maxSequences: 2, kvTierBytes: 0 });
+async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[], contextSize = 2048): Promise<number[]> {
+  const engine = await Engine.load({ model: path, threads, contextSize, maxSequences: 2, kvTierBytes: 0 });
   const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
   const ttft = async (prompt: number[]) => {
     const t0 = performance.now();
@@ -161,6 +166,9 @@ async function multiTurn(server: { base: string; model: string }, o: PrefixBench
     }
     return turns;
   };
+  // untimed: a fresh server measures its thread counts on its first steps, which would slow turn 1 only
+  const warm = await sendRequest({ url, endpoint: "/v1/chat/completions", model: server.model, prompt: "", messages: [{ role: "user", content: randomWords(mulberry32(1), 150) }], maxTokens: 64, agent });
+  if (!warm.ok) throw new Error(`warm-up: ${warm.error}`);
   const out: Turn[][] = [];
   let next = 0;
   const worker = async () => {

@@ -20,6 +20,8 @@ Options:
   -c, --context N        context window per sequence (default: the model's, at most 4096)
       --max-sequences N  requests decoding at once per model (default 8)
       --batch-size N     tokens per step across all requests: decode tokens, then prompt chunks (default 512)
+      --step-tokens N    size past which a step takes no more prompt chunks, though a prompt that fits
+                         --batch-size is never split (default 256: where prefill stops speeding up on a CPU)
       --max-queue N      waiting requests beyond which requests get 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --max-body N       largest request body in bytes (default 4194304)
@@ -42,7 +44,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -55,6 +57,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         "max-sequences": { type: "string" },
         "max-queue": { type: "string" },
         "batch-size": { type: "string" },
+        "step-tokens": { type: "string" },
         "api-key": { type: "string" },
         "max-body": { type: "string" },
         "shutdown-timeout": { type: "string" },
@@ -80,6 +83,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const contextSize = numberFlag("context", v.context, { integer: true, min: 1 });
   const maxSequences = numberFlag("max-sequences", v["max-sequences"], { integer: true, min: 1 });
   const batchSize = numberFlag("batch-size", v["batch-size"], { integer: true, min: 1 });
+  const stepTargetTokens = numberFlag("step-tokens", v["step-tokens"], { integer: true, min: 1 });
   const maxWaiting = numberFlag("max-queue", v["max-queue"], { integer: true, min: 0 });
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
   const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
@@ -97,6 +101,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       maxSequences,
       maxWaiting,
       batchSize,
+      ...(stepTargetTokens !== undefined ? { stepTargetTokens } : {}),
       progress: true,
       prefixCache: !v["no-prefix-cache"],
       ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),
