@@ -28,12 +28,16 @@ async function startServer(extra: string[]): Promise<{ proc: ChildProcess; base:
   return { proc, base, exit };
 }
 
-/** Opens a streamed completion; resolves once its first chunk arrived, with the whole body to come. */
-async function openStream(base: string) {
+/**
+ * Opens a streamed completion of `n` choices; resolves once its first chunk arrived, with the
+ * whole body to come. Several choices make the generation outlast a test runner slow to send
+ * its signal (one 500-token choice of stories260K takes about a quarter second).
+ */
+async function openStream(base: string, n = 1) {
   const res = await fetch(`${base}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "stories260K", prompt: "", max_tokens: 500, temperature: 0, ignore_eos: true, stream: true }),
+    body: JSON.stringify({ model: "stories260K", prompt: "", max_tokens: 500, temperature: 0, ignore_eos: true, stream: true, n }),
   });
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
@@ -74,7 +78,7 @@ describe("inferd serve process", needsShared, () => {
 
   it("SIGTERM with a zero deadline cuts the stream and still exits 0", async () => {
     const { proc, base, exit } = await startServer(["--shutdown-timeout", "0"]);
-    const { rest: body } = await openStream(base);
+    const { rest: body } = await openStream(base, 8);
     proc.kill("SIGTERM");
     assert.equal(await exit, 0);
     assert.doesNotMatch(await body, /\[DONE\]/);
