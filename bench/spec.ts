@@ -13,6 +13,8 @@
  * (3) speculation that never hits (overlap 0): what adaptive k leaves of the cost.
  */
 import { Engine, type Draft, type DraftRequest, type Drafter, type EngineOptions } from "../src/index.js";
+import type { SamplerConfig } from "../src/backend/backend.js";
+import { LlamaBackend } from "../src/backend/llama-backend.js";
 import { ensureSyntheticModel } from "../src/models/synthetic.js";
 import { NgramDrafter } from "../src/spec/ngram-drafter.js";
 import { sharedModelsDir } from "../src/util/paths.js";
@@ -29,7 +31,7 @@ export interface SpecBenchOptions {
   parts: SpecPart[];
 }
 
-export const SPEC_PARTS = ["chain", "stories", "oracle", "draft"] as const;
+export const SPEC_PARTS = ["steps", "chain", "stories", "oracle", "draft"] as const;
 export type SpecPart = (typeof SPEC_PARTS)[number];
 
 interface Figures {
@@ -133,7 +135,49 @@ function row(name: string, [base, spec, ratio]: [Figures, Figures, number]): (st
   return [name, fmt(base.tps), fmt(spec.tps), fmt(ratio, 2) + "x", fmt(rate * 100, 0) + "%", fmt(meanAccepted, 2)];
 }
 
+/**
+ * What verifying k drafted tokens costs against one decode step, per model: the ceiling of any
+ * speedup. Backend steps straight (no scheduler): a sequence with 256 tokens of context, then
+ * 1 + k tokens with a sample after each, truncated back after every step; 1 thread.
+ */
+async function stepCosts(models: [string, string][]): Promise<void> {
+  const ks = [0, 1, 4, 8, 16];
+  const rows: (string | number)[][] = [];
+  const sampler: SamplerConfig = {
+    temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
+    frequencyPenalty: 0, penaltyWindow: 64, logitBias: new Map(), seed: 1, logprobs: undefined,
+  };
+  for (const [label, path] of models) {
+    const b = await LlamaBackend.load({ path, contextSize: 512, maxSequences: 1, batchSize: 512, threads: 1 });
+    b.openSequence(0, sampler);
+    const ctx = 256;
+    await b.run({ items: [{ seq: 0, firstPos: 0, tokens: Array.from({ length: ctx }, (_, i) => 5 + (i % 200)), sample: false }] });
+    const ms: number[] = [];
+    for (const k of ks) {
+      const times: number[] = [];
+      for (let r = 0; r < 40; r++) {
+        const t0 = performance.now();
+        await b.run({ items: [{ seq: 0, firstPos: ctx, tokens: Array.from({ length: k + 1 }, (_, j) => 7 + j), sample: true, ...(k > 0 ? { draft: k } : {}) }] });
+        times.push(performance.now() - t0);
+        b.truncateSequence(0, ctx);
+      }
+      ms.push(median(times));
+    }
+    rows.push([label, ...ms.map((m) => fmt(m, 2)), fmt(ms.at(-1)! / ms[0]!, 1) + "x"]);
+    await b.dispose();
+  }
+  console.log("\nstep cost with k drafted tokens verified (ms, median of 40; 1 thread, 256 tokens of context)\n");
+  printTable(["model", ...ks.map((k) => `k=${k}`), "k=16 / k=0"], rows);
+}
+
 export async function specBench(o: SpecBenchOptions): Promise<void> {
+  if (o.parts.includes("steps")) {
+    const models: [string, string][] = [["chain-135m (SmolLM2-135M's shape), q8_0", await ensureSyntheticModel("synthetic:chain-135m-q8_0")]];
+    const shared = sharedModelsDir();
+    if (shared !== undefined) models.unshift(["stories260K (8-wide heads)", `${shared}/stories260K.gguf`]);
+    await stepCosts(models);
+    if (o.parts.length === 1) return;
+  }
   const rows: (string | number)[][] = [];
   const common: EngineOptions = {
     ...(o.fixedThreads ? { threads: o.threads } : { maxThreads: o.threads }),
