@@ -21,7 +21,7 @@ Options:
       --max-sequences N  requests decoding at once per model (default 8)
       --batch-size N     tokens per step across all requests: decode tokens, then prompt chunks (default 512)
       --step-tokens N    size past which a step takes no more prompt chunks, though a prompt that fits
-                         --batch-size is never split (default 256: where prefill stops speeding up on a CPU)
+                         --batch-size is never split (default: --batch-size)
       --max-queue N      waiting requests beyond which requests get 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --max-body N       largest request body in bytes (default 4194304)

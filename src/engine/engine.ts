@@ -44,9 +44,9 @@ export interface EngineOptions {
   batchSize?: number;
   /**
    * Prompt chunks stop being added once a step holds this many tokens, but a prompt whose
-   * rest fits in `batchSize` is not split; default 256 (at most `batchSize`). On this kind of
-   * CPU prefill throughput stops growing at ~256 tokens a step (BENCHMARKS.md), so a fuller
-   * step only delays the first tokens it completes.
+   * rest fits in `batchSize` is not split; default `batchSize` (no limit). Bounds how long a
+   * step with prompt work stalls the decoding streams; on this machine 256 did not lower the
+   * median TTFT of a cached-prefix load and cost output throughput (BENCHMARKS.md).
    */
   stepTargetTokens?: number;
   /** Requests allowed to wait beyond the running ones; default 256. */
@@ -181,7 +181,7 @@ export class Engine {
       await backend.dispose();
       throw e;
     }
-    const stepTargetTokens = Math.min(opts.stepTargetTokens ?? 256, backend.kv.maxBatchTokens);
+    const stepTargetTokens = Math.min(opts.stepTargetTokens ?? backend.kv.maxBatchTokens, backend.kv.maxBatchTokens);
     const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens }, tuner, cost, store, spec);
     return new Engine(backend, core, tuner);
   }
