@@ -31,7 +31,8 @@ export interface SpecBenchOptions {
   parts: SpecPart[];
 }
 
-export const SPEC_PARTS = ["steps", "chain", "stories", "oracle", "draft"] as const;
+/** "never": only the oracle case that is never right (what adaptive k leaves of the cost). */
+export const SPEC_PARTS = ["steps", "chain", "stories", "oracle", "never", "draft"] as const;
 export type SpecPart = (typeof SPEC_PARTS)[number];
 
 interface Figures {
@@ -225,7 +226,8 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     await plain.dispose();
     await ngram.dispose();
   }
-  if (o.parts.includes("oracle")) await oracleCases(common, o, rows);
+  if (o.parts.includes("oracle")) await oracleCases(common, o, rows, [1, 0.9, 0.7, 0.5, 0]);
+  else if (o.parts.includes("never")) await oracleCases(common, o, rows, [0]);
   if (o.parts.includes("draft")) {
     // (2) a draft model that agrees often
     const target = await ensureSyntheticModel("synthetic:spec-target-135m-q8_0");
@@ -242,13 +244,13 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
 }
 
 /** (1c, 3) synthetic smollm2-135m: guesses right a controlled fraction of the time, down to never. */
-async function oracleCases(common: EngineOptions, o: SpecBenchOptions, rows: (string | number)[][]): Promise<void> {
+async function oracleCases(common: EngineOptions, o: SpecBenchOptions, rows: (string | number)[][], overlaps: number[]): Promise<void> {
   const model = await ensureSyntheticModel("synthetic:smollm2-135m-q8_0");
   const ref = await Engine.load({ ...common, model });
   const prompt = ref.tokenize("The quick brown fox jumps over the lazy dog. ".repeat(4));
   const output = await tokensOf(ref, prompt, o.outputTokens + 8);
   await ref.dispose();
-  for (const overlap of [1, 0.9, 0.7, 0.5, 0]) {
+  for (const overlap of overlaps) {
     // a fresh pair per case: both start from the same state
     const plain = await Engine.load({ ...common, model });
     const spec = await Engine.load({ ...common, model, drafter: new OracleDrafter(prompt, output, overlap) });
