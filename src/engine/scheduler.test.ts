@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { SamplerConfig } from "../backend/backend.js";
 import { isInferdError } from "../util/errors.js";
-import { MAX_PREFILL_SKIPS, Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
+import { Scheduler, type SchedulerConfig, type SchedulerOutput } from "./scheduler.js";
+import { MAX_PREFILL_SKIPS } from "./prefill-order.js";
 
 const SAMPLER: SamplerConfig = {
   temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
