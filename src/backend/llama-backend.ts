@@ -5,13 +5,17 @@
  * which leaves the batch decisions (and most of the throughput) out of our hands. Its native
  * addon (`LlamaContext._ctx`, `LlamaModel._model`, `Llama._bindings`) exposes the batch-level
  * calls an engine needs: initBatch / addToBatch / decodeBatch / sampleToken and per-sequence KV
- * removal. This file is the ONLY place that touches those internals; `addon-contract.test.ts`
- * fails loudly if an upgrade changes them.
+ * removal. This file (with the addon's types in `llama-addon.ts`) is the ONLY place that
+ * touches those internals; `addon-contract.test.ts` fails loudly if an upgrade changes them.
  */
-import { open, stat } from "node:fs/promises";
-import { basename } from "node:path";
-import { getLlama, GgufFileType, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
-import { InferdError } from "../util/errors.js";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
+import { firstLine, InferdError } from "../util/errors.js";
+import { gbnfFor } from "./grammar.js";
+import {
+  internals, type AddonContext, type AddonGrammar, type AddonModel, type AddonSampler,
+  type AddonSamplerConfig, type BatchLogitIndex, type BindingModule,
+} from "./llama-addon.js";
+import { checkGgufFile, modelInfo, readArchitecture } from "./model-file.js";
 import type {
   Backend,
   CompiledGrammar,
@@ -383,179 +387,3 @@ export class LlamaBackend implements Backend {
 }
 
 const EMPTY = new Uint32Array(0);
-
-// The slice of node-llama-cpp's internal addon types we use (its dist/bindings/AddonTypes.d.ts,
-// which the package's exports map does not expose). addon-contract.test.ts checks them at run time.
-type BatchLogitIndex = number & { readonly __batchLogitIndex: never };
-interface AddonModel {
-  tokenize(text: string, specialTokens: boolean): Uint32Array;
-  detokenize(tokens: Uint32Array, specialTokens?: boolean): string;
-  isEogToken(token: number): boolean;
-}
-interface AddonContext {
-  init(): Promise<boolean>;
-  dispose(): Promise<void>;
-  getContextSize(): number;
-  initBatch(size: number): void;
-  addToBatch(sequenceId: number, firstTokenSequenceIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
-  decodeBatch(): Promise<void>;
-  sampleToken(batchLogitIndex: BatchLogitIndex, sampler: AddonSampler): Promise<number>;
-  sampleToken(batchLogitIndex: BatchLogitIndex, sampler: AddonSampler, probabilities: boolean): Promise<[token: number, probabilities: number[] | undefined]>;
-  disposeSequence(sequenceId: number): void;
-  removeTokenCellsFromSequence(sequenceId: number, startPos: number, endPos: number): boolean;
-  copySequenceStateFromOtherSequence(targetSequenceId: number, sourceSequenceId: number): Promise<number>;
-  saveSequenceStateToFile(filePath: string, sequenceId: number, tokens: Uint32Array): Promise<number>;
-  loadSequenceStateFromFile(filePath: string, sequenceId: number, maxContextSize: number): Promise<Uint32Array>;
-  setThreads(threads: number): void;
-  getEmbedding(inputTokensLength: number, maxVectorSize?: number): Float64Array;
-}
-type AddonGrammar = { readonly __brand: "AddonGrammar" };
-type AddonGrammarEvaluationState = { readonly __brand: "AddonGrammarEvaluationState" };
-interface AddonSamplerConfig {
-  grammarEvaluationState?: AddonGrammarEvaluationState;
-  temperature?: number;
-  minP?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  repeatPenalty?: number;
-  repeatPenaltyMaxTokens?: number;
-  repeatPenaltyTokens?: Uint32Array;
-  repeatPenaltyPresencePenalty?: number;
-  repeatPenaltyFrequencyPenalty?: number;
-  tokenBiasKeys?: Uint32Array;
-  tokenBiasValues?: Float32Array;
-}
-interface AddonSampler {
-  dispose(): void;
-  applyConfig(config: AddonSamplerConfig): void;
-}
-/** The addon's classes, from `Llama._bindings`. */
-export interface BindingModule {
-  AddonContext: new (model: AddonModel, params: Record<string, unknown>) => AddonContext;
-  AddonSampler: {
-    new (model: AddonModel): AddonSampler;
-    acceptGrammarEvaluationStateToken(state: AddonGrammarEvaluationState, token: number): void;
-  };
-  AddonGrammar: new (source: string, params: { addonExports: BindingModule; rootRuleName: string }) => AddonGrammar;
-  AddonGrammarEvaluationState: new (model: AddonModel, grammar: AddonGrammar) => AddonGrammarEvaluationState;
-  getIsArchSupported(architecture: string): boolean;
-}
-
-function internals(llama: Llama): BindingModule {
-  return (llama as unknown as { _bindings: BindingModule })._bindings;
-}
-
-function modelInfo(m: LlamaModel, path: string): ModelInfo {
-  const meta = m.fileInfo.metadata as unknown as {
-    general?: { name?: string; architecture?: string; file_type?: number };
-    tokenizer?: { chat_template?: string; ggml?: { add_bos_token?: boolean } };
-  };
-  const fileType = meta.general?.file_type;
-  return {
-    path,
-    name: meta.general?.name ?? basename(path),
-    architecture: meta.general?.architecture ?? "unknown",
-    parameterCount: m.fileInsights.totalParameters,
-    quantization: quantName(fileType),
-    trainContextSize: m.trainContextSize,
-    vocabSize: m.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0,
-    chatTemplate: meta.tokenizer?.chat_template,
-    bosToken: m.tokens.bos ?? undefined,
-    eosToken: m.tokens.eos ?? undefined,
-    bosText: m.tokens.bosString ?? undefined,
-    eosText: m.tokens.eosString ?? undefined,
-    addBos: m.tokens.shouldPrependBosToken,
-    embeddingOnly: !m.fileInsights.hasDecoder,
-  };
-}
-
-/** "MOSTLY_Q8_0" -> "Q8_0"; the GGUF's general.file_type names the dominant quantization. */
-export function quantName(fileType: number | undefined): string {
-  if (fileType === undefined) return "unknown";
-  const name = (GgufFileType as unknown as Record<number, string | undefined>)[fileType];
-  return name === undefined ? `type ${fileType}` : name.replace(/^(MOSTLY|ALL)_/, "");
-}
-
-/** Fails with a one-line error before llama.cpp sees a missing or non-GGUF file. */
-async function checkGgufFile(path: string): Promise<void> {
-  let size: number;
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new InferdError("model_not_found", `model path is not a file: ${path}`);
-    size = st.size;
-  } catch (e) {
-    if (e instanceof InferdError) throw e;
-    throw new InferdError("model_not_found", `model file not found: ${path}`);
-  }
-  const fh = await open(path, "r");
-  try {
-    const magic = Buffer.alloc(4);
-    await fh.read(magic, 0, 4, 0);
-    if (size < 4 || magic.toString("latin1") !== "GGUF") {
-      throw new InferdError("invalid_model", `not a GGUF file: ${path}`);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readArchitecture(path: string): Promise<string | undefined> {
-  try {
-    const { readGgufFileInfo } = await import("node-llama-cpp");
-    const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
-    return (info.metadata as { general?: { architecture?: string } }).general?.architecture;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * GBNF text for a grammar spec. JSON schemas go through node-llama-cpp's converter (public
- * API), whose root rule ends in four newlines it uses as a stop trigger: we cut those so the
- * grammar is complete right after the JSON and only end-of-generation can follow.
- */
-async function gbnfFor(llama: Llama, spec: GrammarSpec): Promise<string> {
-  let json: string;
-  switch (spec.type) {
-    case "gbnf":
-      return spec.grammar;
-    case "json_object":
-      json = (await llama.getGrammarFor("json")).grammar;
-      break;
-    case "json_schema":
-      try {
-        json = (await llama.createGrammarForJsonSchema(spec.schema as never)).grammar;
-      } catch (e) {
-        throw new InferdError("invalid_argument", `unsupported JSON schema: ${firstLine(e)}`, { param: "response_format" });
-      }
-      json = finiteNumbers(json.replace(/^(root ::= .*?) "(\\n){4}" \[\\n\]\*$/m, "$1"));
-      break;
-    default:
-      throw new InferdError("invalid_argument", `unknown grammar type ${JSON.stringify((spec as { type: unknown }).type)}`);
-  }
-  if (spec.prefix === undefined && spec.suffix === undefined) return json;
-  // the JSON's own root becomes a rule between the literal prefix and suffix
-  const wrapped = json.replace(/^root ::= /m, "json-body ::= ");
-  return `root ::= ${gbnfLiteral(spec.prefix ?? "")} json-body ${gbnfLiteral(spec.suffix ?? "")}\n${wrapped}`;
-}
-
-/**
- * The converter lets numbers carry 16-digit exponents, so an "integer" like -700e1636 parses as
- * -Infinity and fails the schema it was sampled for: integers get no exponent, and other
- * numbers at most two exponent digits (finite in a double).
- */
-function finiteNumbers(gbnf: string): string {
-  const exponent = ' ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?';
-  return gbnf.replace(/^(integer-number-rule ::= .*)$/m, (line) => line.replace(exponent, "")).replace(/^(fractional-number-rule ::= .*)$/m, (line) => line.replace(exponent, ' ([eE] [-+]? [0-9]{1,2})?'));
-}
-
-/** A GBNF string literal ("" matches nothing). */
-function gbnfLiteral(text: string): string {
-  return JSON.stringify(text);
-}
-
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split("\n")[0] ?? msg;
-}

@@ -29,3 +29,9 @@ export class InferdError extends Error {
 export function isInferdError(e: unknown, kind?: InferdErrorKind): e is InferdError {
   return e instanceof InferdError && (kind === undefined || e.kind === kind);
 }
+
+/** The first line of an error's message (llama.cpp and converters throw multi-line ones). */
+export function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n")[0] ?? msg;
+}

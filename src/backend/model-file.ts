@@ -1,0 +1,75 @@
+/**
+ * Reading a GGUF model file: checks before llama.cpp sees it, and what inferd reports about a
+ * loaded model.
+ */
+import { open, stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { GgufFileType, type LlamaModel } from "node-llama-cpp";
+import { InferdError } from "../util/errors.js";
+import type { ModelInfo } from "./backend.js";
+
+/** What inferd reports about a loaded model, from its GGUF metadata. */
+export function modelInfo(m: LlamaModel, path: string): ModelInfo {
+  const meta = m.fileInfo.metadata as unknown as {
+    general?: { name?: string; architecture?: string; file_type?: number };
+    tokenizer?: { chat_template?: string; ggml?: { add_bos_token?: boolean } };
+  };
+  const fileType = meta.general?.file_type;
+  return {
+    path,
+    name: meta.general?.name ?? basename(path),
+    architecture: meta.general?.architecture ?? "unknown",
+    parameterCount: m.fileInsights.totalParameters,
+    quantization: quantName(fileType),
+    trainContextSize: m.trainContextSize,
+    vocabSize: m.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0,
+    chatTemplate: meta.tokenizer?.chat_template,
+    bosToken: m.tokens.bos ?? undefined,
+    eosToken: m.tokens.eos ?? undefined,
+    bosText: m.tokens.bosString ?? undefined,
+    eosText: m.tokens.eosString ?? undefined,
+    addBos: m.tokens.shouldPrependBosToken,
+    embeddingOnly: !m.fileInsights.hasDecoder,
+  };
+}
+
+/** "MOSTLY_Q8_0" -> "Q8_0"; the GGUF's general.file_type names the dominant quantization. */
+export function quantName(fileType: number | undefined): string {
+  if (fileType === undefined) return "unknown";
+  const name = (GgufFileType as unknown as Record<number, string | undefined>)[fileType];
+  return name === undefined ? `type ${fileType}` : name.replace(/^(MOSTLY|ALL)_/, "");
+}
+
+/** Fails with a one-line error before llama.cpp sees a missing or non-GGUF file. */
+export async function checkGgufFile(path: string): Promise<void> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new InferdError("model_not_found", `model path is not a file: ${path}`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof InferdError) throw e;
+    throw new InferdError("model_not_found", `model file not found: ${path}`);
+  }
+  const fh = await open(path, "r");
+  try {
+    const magic = Buffer.alloc(4);
+    await fh.read(magic, 0, 4, 0);
+    if (size < 4 || magic.toString("latin1") !== "GGUF") {
+      throw new InferdError("invalid_model", `not a GGUF file: ${path}`);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `general.architecture` of a GGUF file, or undefined when it cannot be read. */
+export async function readArchitecture(path: string): Promise<string | undefined> {
+  try {
+    const { readGgufFileInfo } = await import("node-llama-cpp");
+    const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
+    return (info.metadata as { general?: { architecture?: string } }).general?.architecture;
+  } catch {
+    return undefined;
+  }
+}
