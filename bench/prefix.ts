@@ -14,7 +14,7 @@ import { Engine } from "../src/index.js";
 import { endpointUrl, runBenchServe, type BenchServeOptions } from "../src/loadgen/bench-serve.js";
 import { sendRequest } from "../src/loadgen/client.js";
 import { randomWords } from "../src/loadgen/datasets.js";
-import { mulberry32 } from "../src/loadgen/rng.js";
+import { mulberry32, shuffle } from "../src/loadgen/rng.js";
 import { ensureSyntheticModel } from "../src/models/synthetic.js";
 import { startServer, stopServer } from "./server-process.js";
 import { fmt, median, printTable } from "./table.js";
@@ -29,11 +29,14 @@ export interface PrefixBenchOptions {
   /** Conversations running at the same time (the rest wait for one to end). */
   conversationsAtOnce: number;
   /** "floor": in process, a cold 1,280-token prompt vs 256 new tokens after 1,024 cached (the TTFT ratio's ceiling). */
-  parts: ("repetition" | "multiturn" | "floor")[];
+  /** "schedule": in process, the step target off vs 256 on the same load, alternating runs. */
+  parts: ("repetition" | "multiturn" | "floor" | "schedule")[];
   /** The server's --batch-size (tokens per step); its default when undefined. */
   batchSize?: number;
   /** The server's --step-tokens; its default when undefined. */
   stepTokens?: number;
+  /** Pairs of runs of the "schedule" part. */
+  repeats: number;
   /** Context window per sequence of the server (default 2048). */
   contextSize: number;
   /** Cache modes to run (both by default). */
@@ -51,6 +54,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     const [cold, cached] = await attentionFloor(path, o.threads, [{ cached: 0, computed: 1280 }, { cached: 1024, computed: 256 }]);
     console.log(`\nin process, ${o.threads} threads, median of 3: cold 1280-token prompt ${fmt(cold!, 0)} ms, 256 tokens after 1024 cached ${fmt(cached!, 0)} ms: off/on ${fmt(cold! / cached!, 2)}x\n`);
   }
+  if (o.parts.includes("schedule")) await stepTargetAb(path, o);
   if (!o.parts.includes("repetition") && !o.parts.includes("multiturn")) return;
   for (const mode of o.modes) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
@@ -109,6 +113,50 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     console.log(`floor: in-process, the same number of new tokens computed after the same number of cached ones (median of 3), relative to turn 1: the cost of attending over the history, which no cache removes\n`);
     printTable(["turn", "prompt tokens", "computed (cache on)", "TTFT ms cache on", "TTFT ms cache off", "on: turn / turn 1", "floor: turn / turn 1"], turnRows);
   }
+}
+
+/**
+ * The prefix-repetition load in process (no HTTP), `o.concurrency` at once, with steps that
+ * take prompt chunks up to the whole budget vs up to 256 tokens, alternating A B A B... over
+ * `o.repeats` pairs: TTFT p50 of the requests that found their prefix cached, of all
+ * requests, and output throughput. Fresh engines each run, so every run starts cold.
+ */
+async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> {
+  const rng = mulberry32(7);
+  const tok = () => 1000 + Math.floor(rng() * 40000);
+  const prefixes = Array.from({ length: 10 }, () => Array.from({ length: 1024 }, tok));
+  const order = shuffle(rng, Array.from({ length: o.numPrompts }, (_, i) => i % 10));
+  const prompts = order.map((k) => [...prefixes[k]!, ...Array.from({ length: 256 }, tok)]);
+  const rows: (string | number)[][] = [];
+  for (let r = 0; r < o.repeats * 2; r++) {
+    const target = r % 2 === 0 ? undefined : 256;
+    const engine = await Engine.load({
+      model: path, threads: o.threads, contextSize: o.contextSize, maxSequences: Math.max(8, o.concurrency), kvTierBytes: 0,
+      ...(target !== undefined ? { stepTargetTokens: target } : {}),
+    });
+    const done: { ttft: number; cached: number }[] = [];
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < prompts.length) {
+        const prompt = prompts[next++]!;
+        const start = performance.now();
+        let ttft = NaN, cached = 0;
+        for await (const ev of engine.generate(prompt, { temperature: 0, maxTokens: 128, ignoreEos: true })) {
+          if (ev.type === "delta" && Number.isNaN(ttft)) ttft = performance.now() - start;
+          if (ev.type === "done") cached = ev.stats.cachedTokens;
+        }
+        done.push({ ttft, cached });
+      }
+    };
+    await Promise.all(Array.from({ length: o.concurrency }, worker));
+    const seconds = (performance.now() - t0) / 1000;
+    await engine.dispose();
+    const warm = done.filter((d) => d.cached >= 1024).map((d) => d.ttft);
+    rows.push([r + 1, target === undefined ? "whole budget" : "256 tokens", fmt(median(warm), 0), fmt(median(done.map((d) => d.ttft)), 0), fmt((prompts.length * 128) / seconds)]);
+  }
+  console.log(`\nin process, prefix-repetition, ${o.numPrompts} requests, ${o.concurrency} at once, ${o.threads} threads: steps take prompt chunks up to the whole budget (512) or up to 256 tokens\n`);
+  printTable(["run", "prompt chunks per step", "TTFT p50 ms, cached prefix", "TTFT p50 ms, all", "out tok/s"], rows);
 }
 
 /**

@@ -44,9 +44,9 @@ export interface EngineOptions {
   batchSize?: number;
   /**
    * Prompt chunks stop being added once a step holds this many tokens, but a prompt whose
-   * rest fits in `batchSize` is not split; default `batchSize` (no limit). Bounds how long a
-   * step with prompt work stalls the decoding streams; on this machine 256 did not lower the
-   * median TTFT of a cached-prefix load and cost output throughput (BENCHMARKS.md).
+   * rest fits in `batchSize` is not split; default `batchSize` (no limit). On this machine 256
+   * brings cached requests' first tokens ~40% sooner when cold prompts are being computed,
+   * for ~14% less output throughput (BENCHMARKS.md, `bench prefix --parts schedule`).
    */
   stepTargetTokens?: number;
   /** Requests allowed to wait beyond the running ones; default 256. */
