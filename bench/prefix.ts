@@ -117,8 +117,9 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
 
 /**
  * The prefix-repetition load in process (no HTTP), `o.concurrency` at once, with steps that
- * take prompt chunks up to the whole budget vs up to 256 tokens, alternating A B A B... over
- * `o.repeats` pairs: TTFT p50 of the requests that found their prefix cached, of all
+ * take prompt chunks up to the whole budget vs up to 256 tokens, in ABBA order over `o.repeats`
+ * pairs (runs here slow down after a burst of work, so a fixed order would favour the first
+ * kind): TTFT p50 of the requests that found their prefix cached, of all
  * requests, and output throughput. Fresh engines each run, so every run starts cold.
  */
 async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> {
@@ -129,7 +130,8 @@ async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> 
   const prompts = order.map((k) => [...prefixes[k]!, ...Array.from({ length: 256 }, tok)]);
   const rows: (string | number)[][] = [];
   for (let r = 0; r < o.repeats * 2; r++) {
-    const target = r % 2 === 0 ? undefined : 256;
+    const target = (r % 4 === 0 || r % 4 === 3) ? undefined : 256; // A B B A
+
     const engine = await Engine.load({
       model: path, threads: o.threads, contextSize: o.contextSize, maxSequences: Math.max(8, o.concurrency), kvTierBytes: 0,
       ...(target !== undefined ? { stepTargetTokens: target } : {}),
