@@ -29,7 +29,7 @@ export interface PrefixBenchOptions {
   /** Conversations running at the same time (the rest wait for one to end). */
   conversationsAtOnce: number;
   /** "floor": in process, a cold 1,280-token prompt vs 256 new tokens after 1,024 cached (the TTFT ratio's ceiling). */
-  /** "schedule": in process, the step target off vs 256 on the same load, alternating runs. */
+  /** "schedule": in process, the step target off vs 256 on the same load, runs in ABBA order. */
   parts: ("repetition" | "multiturn" | "floor" | "schedule")[];
   /** The server's --batch-size (tokens per step); its default when undefined. */
   batchSize?: number;
@@ -130,11 +130,10 @@ async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> 
   const prompts = order.map((k) => [...prefixes[k]!, ...Array.from({ length: 256 }, tok)]);
   const rows: (string | number)[][] = [];
   for (let r = 0; r < o.repeats * 2; r++) {
-    const target = (r % 4 === 0 || r % 4 === 3) ? undefined : 256; // A B B A
-
+    const target = r % 4 === 0 || r % 4 === 3 ? undefined : 256; // A B B A
     const engine = await Engine.load({
       model: path, threads: o.threads, contextSize: o.contextSize, maxSequences: Math.max(8, o.concurrency), kvTierBytes: 0,
-      ...(target !== undefined ? { stepTargetTokens: target } : {}),
+      batchSize: o.batchSize, stepTargetTokens: target,
     });
     const done: { ttft: number; cached: number }[] = [];
     const t0 = performance.now();
@@ -157,7 +156,7 @@ async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> 
     const warm = done.filter((d) => d.cached >= 1024).map((d) => d.ttft);
     rows.push([r + 1, target === undefined ? "whole budget" : "256 tokens", fmt(median(warm), 0), fmt(median(done.map((d) => d.ttft)), 0), fmt((prompts.length * 128) / seconds)]);
   }
-  console.log(`\nin process, prefix-repetition, ${o.numPrompts} requests, ${o.concurrency} at once, ${o.threads} threads: steps take prompt chunks up to the whole budget (512) or up to 256 tokens\n`);
+  console.log(`\nin process, prefix-repetition, ${o.numPrompts} requests, ${o.concurrency} at once, ${o.threads} threads: steps take prompt chunks up to the whole budget (${o.batchSize ?? 512}) or up to 256 tokens\n`);
   printTable(["run", "prompt chunks per step", "TTFT p50 ms, cached prefix", "TTFT p50 ms, all", "out tok/s"], rows);
 }
 

@@ -13,8 +13,8 @@
  * (3) speculation that never hits (overlap 0): what adaptive k leaves of the cost.
  */
 import { Engine, type Draft, type DraftRequest, type Drafter, type EngineOptions } from "../src/index.js";
-import type { SamplerConfig } from "../src/backend/backend.js";
 import { LlamaBackend } from "../src/backend/llama-backend.js";
+import { resolveParams } from "../src/engine/params.js";
 import { ensureSyntheticModel } from "../src/models/synthetic.js";
 import { NgramDrafter } from "../src/spec/ngram-drafter.js";
 import { sharedModelsDir } from "../src/util/paths.js";
@@ -144,10 +144,7 @@ function row(name: string, [base, spec, ratio]: [Figures, Figures, number]): (st
 async function stepCosts(models: [string, string][]): Promise<void> {
   const ks = [0, 1, 4, 8, 16];
   const rows: (string | number)[][] = [];
-  const sampler: SamplerConfig = {
-    temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
-    frequencyPenalty: 0, penaltyWindow: 64, logitBias: new Map(), seed: 1, logprobs: undefined,
-  };
+  const sampler = resolveParams({ temperature: 0, seed: 1 }).sampler;
   for (const [label, path] of models) {
     const b = await LlamaBackend.load({ path, contextSize: 512, maxSequences: 1, batchSize: 512, threads: 1 });
     b.openSequence(0, sampler);
@@ -177,7 +174,6 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     const shared = sharedModelsDir();
     if (shared !== undefined) models.unshift(["stories260K (8-wide heads)", `${shared}/stories260K.gguf`]);
     await stepCosts(models);
-    if (o.parts.length === 1) return;
   }
   const rows: (string | number)[][] = [];
   const common: EngineOptions = {
@@ -238,6 +234,7 @@ export async function specBench(o: SpecBenchOptions): Promise<void> {
     await t.dispose();
     await d.dispose();
   }
+  if (rows.length === 0) return;
   const threads = o.fixedThreads ? `${o.threads} threads` : `threads measured per batch size (1-${o.threads})`;
   console.log(`\nsingle stream, greedy, ${o.outputTokens} output tokens, ${threads}, k <= ${o.specK ?? 16} (adaptive), ${o.repeats} pairs of runs in ABBA order; tok/s: medians; speedup: median of the pairs' ratios\n`);
   printTable(["case", "decode tok/s without", "with speculation", "speedup", "draft tokens accepted", "mean accepted per verification"], rows);

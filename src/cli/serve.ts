@@ -101,7 +101,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       maxSequences,
       maxWaiting,
       batchSize,
-      ...(stepTargetTokens !== undefined ? { stepTargetTokens } : {}),
+      stepTargetTokens,
       progress: true,
       prefixCache: !v["no-prefix-cache"],
       ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),

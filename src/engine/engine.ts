@@ -46,7 +46,7 @@ export interface EngineOptions {
    * Prompt chunks stop being added once a step holds this many tokens, but a prompt whose
    * rest fits in `batchSize` is not split; default `batchSize` (no limit). On this machine 256
    * brings cached requests' first tokens ~40% sooner when cold prompts are being computed,
-   * for ~14% less output throughput (BENCHMARKS.md, `bench prefix --parts schedule`).
+   * for 10-15% less output throughput (BENCHMARKS.md, `bench prefix --parts schedule`).
    */
   stepTargetTokens?: number;
   /** Requests allowed to wait beyond the running ones; default 256. */
@@ -181,8 +181,7 @@ export class Engine {
       await backend.dispose();
       throw e;
     }
-    const stepTargetTokens = Math.min(opts.stepTargetTokens ?? backend.kv.maxBatchTokens, backend.kv.maxBatchTokens);
-    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens }, tuner, cost, store, spec);
+    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens: opts.stepTargetTokens }, tuner, cost, store, spec);
     return new Engine(backend, core, tuner);
   }
 

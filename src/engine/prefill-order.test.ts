@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { SamplerConfig } from "../backend/backend.js";
+import { resolveParams } from "./params.js";
 import { MAX_PREFILL_SKIPS, prefillOrder } from "./prefill-order.js";
 import { Sequence } from "./sequence.js";
 
-const SAMPLER: SamplerConfig = {
-  temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0,
-  frequencyPenalty: 0, penaltyWindow: 64, logitBias: new Map(), seed: 1, logprobs: undefined,
-};
+const SAMPLER = resolveParams({ temperature: 0, seed: 1 }).sampler;
 
 /** A running sequence with `remaining` prompt tokens left, arrived at `arrival`. */
 function seq(id: number, remaining: number, arrival: number, priority = 0): Sequence {

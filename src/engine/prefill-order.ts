@@ -9,9 +9,9 @@ export const MAX_PREFILL_SKIPS = 4;
 
 /**
  * Running sequences with prompt tokens to compute (decoders excluded by the caller), in the
- * order they get the step's budget: higher priority first, then shortest remaining first (shortest-remaining-time: a
- * request that reuses a cached prefix gets its first token after its own short suffix, not
- * after a cold prompt admitted before it, which lowers mean and median TTFT). So that long
+ * order they get the step's budget: higher priority first, then shortest remaining first
+ * (shortest-remaining-time: a request that reuses a cached prefix gets its first token after
+ * its own short suffix, not after a cold prompt admitted before it). So that long
  * prompts are never starved, the oldest one goes first once it has been skipped
  * `MAX_PREFILL_SKIPS` steps in a row; only the oldest, or several starved prompts would share
  * steps round-robin and all finish late. Ties: arrival order.

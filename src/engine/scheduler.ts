@@ -14,10 +14,10 @@ export interface SchedulerConfig {
   /** Tokens per step across all sequences (decode tokens first, then prefill chunks). */
   maxBatchTokens: number;
   /**
-   * Prompt chunks stop being added once a step holds this many tokens, but a prompt whose
-   * rest fits in `maxBatchTokens` is never split. Past the size where a step's cost grows
-   * linearly with its tokens (~256 on a CPU), a fuller step computes nothing faster and only
-   * delays the first token of every prompt it completes. Default: `maxBatchTokens`.
+   * Prompt chunks stop being added once a step holds this many tokens (at most
+   * `maxBatchTokens`, the default), but a prompt whose rest fits in `maxBatchTokens` is never
+   * split. Where a step's cost grows with its tokens, a fuller step only delays the first
+   * token of every prompt it completes.
    */
   stepTargetTokens?: number;
   /** Waiting requests beyond which `submit` rejects with "overloaded". */
@@ -68,7 +68,8 @@ export interface SubmitOptions {
 /**
  * Waiting and running queues. `schedule()` builds one batch: a decode token for every running
  * sequence first (so prefill never starves streams), then prefill chunks of running and newly
- * admitted sequences within the token budget, shortest remaining prompt first. Admission is by priority (FIFO within one), KV
+ * admitted sequences within the token budget, shortest remaining prompt first (see
+ * `prefillOrder`). Admission is by priority (FIFO within one), KV
  * capacity and the running cap. When KV runs out the newest running sequence is preempted:
  * freed now and recomputed later.
  */
@@ -193,13 +194,16 @@ export class Scheduler {
       this.start(out, seq, reuse);
       if (!seq.restoring) admitted += seq.remaining; // a restoring one is scheduled once its state is loaded
     }
-    // 3. prompt chunks, shortest remaining prompt first, until the step reaches its target size
-    const target = this.config.stepTargetTokens ?? this.config.maxBatchTokens;
+    // 3. prompt chunks, shortest remaining prompt first, until the step reaches its target size:
+    //    a prompt that fits the budget goes whole, any other gets what is left up to the target
+    const max = this.config.maxBatchTokens;
+    const target = Math.min(this.config.stepTargetTokens ?? max, max);
     const planned = new Set(out.sequences); // the decoders of step 1
     for (const seq of prefillOrder(this.running.filter((s) => !planned.has(s)))) {
-      const used = this.config.maxBatchTokens - budget;
-      const n = Math.min(seq.remaining <= budget ? seq.remaining : Math.max(0, Math.min(budget, target - used)), this.kv.freeCells);
-      if (n > 0 && used < target) {
+      const used = max - budget;
+      const room = used >= target ? 0 : seq.remaining <= budget ? seq.remaining : target - used;
+      const n = Math.min(room, this.kv.freeCells);
+      if (n > 0) {
         budget -= this.add(out, seq, n);
         seq.prefillSkips = 0;
       } else seq.prefillSkips++;
