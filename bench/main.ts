@@ -8,7 +8,7 @@ import { availableCpus } from "../src/backend/threads.js";
 import { batchBench, LOADS, type System } from "./batch.js";
 import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
-import { prefixBench, type Mode } from "./prefix.js";
+import { prefixBench, type Mode, type PrefixPart } from "./prefix.js";
 import { SPEC_PARTS, specBench, type SpecPart } from "./spec.js";
 
 const { positionals, values } = parseArgs({
@@ -81,7 +81,7 @@ switch (which) {
       turns: Number(values.turns ?? 8),
       conversations: Number(values.conversations ?? 4),
       conversationsAtOnce: Number(values["conversations-at-once"] ?? values.conversations ?? 4),
-      parts: (values.parts ?? "repetition,multiturn").split(",") as ("repetition" | "multiturn" | "floor" | "schedule")[],
+      parts: (values.parts ?? "repetition,multiturn").split(",") as PrefixPart[],
       repeats: Number(values.repeats ?? 2),
       ...(values["batch-size"] !== undefined ? { batchSize: Number(values["batch-size"]) } : {}),
       modes: (values.modes ?? "on,off").split(",") as Mode[],

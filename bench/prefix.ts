@@ -18,6 +18,7 @@ import { mulberry32, shuffle } from "../src/loadgen/rng.js";
 import { ensureSyntheticModel } from "../src/models/synthetic.js";
 import { startServer, stopServer } from "./server-process.js";
 import { fmt, median, printTable } from "./table.js";
+import { ensureLlamaBench, llamaBenchMs, type LlamaBenchCase } from "./llama-bench.js";
 
 export interface PrefixBenchOptions {
   model: string;
@@ -30,7 +31,8 @@ export interface PrefixBenchOptions {
   conversationsAtOnce: number;
   /** "floor": in process, a cold 1,280-token prompt vs 256 new tokens after 1,024 cached (the TTFT ratio's ceiling). */
   /** "schedule": in process, the step target off vs 256 on the same load, runs in ABBA order. */
-  parts: ("repetition" | "multiturn" | "floor" | "schedule")[];
+  /** "peer": both targets' compute alone, inferd in process beside llama.cpp's llama-bench. */
+  parts: PrefixPart[];
   /** The server's --batch-size (tokens per step); its default when undefined. */
   batchSize?: number;
   /** The server's --step-tokens; its default when undefined. */
@@ -44,6 +46,7 @@ export interface PrefixBenchOptions {
 }
 
 export type Mode = "on" | "off";
+export type PrefixPart = "repetition" | "multiturn" | "floor" | "schedule" | "peer";
 
 export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
   const path = await ensureSyntheticModel(o.model);
@@ -55,6 +58,7 @@ export async function prefixBench(o: PrefixBenchOptions): Promise<void> {
     console.log(`\nin process, ${o.threads} threads, median of 3: cold 1280-token prompt ${fmt(cold!, 0)} ms, 256 tokens after 1024 cached ${fmt(cached!, 0)} ms: off/on ${fmt(cold! / cached!, 2)}x\n`);
   }
   if (o.parts.includes("schedule")) await stepTargetAb(path, o);
+  if (o.parts.includes("peer")) await peerFloor(path, o);
   if (!o.parts.includes("repetition") && !o.parts.includes("multiturn")) return;
   for (const mode of o.modes) {
     // a fresh, empty tier folder: nothing carried over between modes or runs
@@ -164,7 +168,7 @@ async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> 
  * For each turn's (cached, computed) token counts: the time to first token of `computed` new
  * tokens after `cached` tokens already in KV, in-process (no HTTP), median of 3.
  */
-async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[], contextSize = 2048): Promise<number[]> {
+async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[], contextSize = 2048, repeats = 3): Promise<number[]> {
   const engine = await Engine.load({ model: path, threads, contextSize, maxSequences: 2, kvTierBytes: 0 });
   const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
   const ttft = async (prompt: number[]) => {
@@ -176,7 +180,7 @@ async function attentionFloor(path: string, threads: number, turns: { cached: nu
     const out: number[] = [];
     for (const [t, { cached, computed }] of turns.entries()) {
       const runs: number[] = [];
-      for (let rep = 0; rep < 3; rep++) {
+      for (let rep = 0; rep < repeats; rep++) {
         const history = tokens(cached, 100 * t + rep);
         if (cached > 0) await ttft(history);
         runs.push(await ttft([...history, ...tokens(computed, 7 + 100 * t + rep)]));
@@ -187,6 +191,36 @@ async function attentionFloor(path: string, threads: number, turns: { cached: nu
   } finally {
     await engine.dispose();
   }
+}
+
+/**
+ * What the targets allow at all: the time to compute the uncached tokens, which is all a
+ * perfect cache leaves, in inferd (in process, median of 5) and in llama.cpp's llama-bench
+ * (mean of 5) on the same model and threads. Case pairs: the prefix-repetition request cold
+ * vs with its 1,024-token prefix cached (TTFT target: >= 4x), and the multi-turn bench's turn
+ * 1 vs turn 8 (target: <= 1.5x).
+ */
+async function peerFloor(path: string, o: PrefixBenchOptions): Promise<void> {
+  const bin = ensureLlamaBench();
+  const pairs: { name: string; target: string; a: LlamaBenchCase; b: LlamaBenchCase }[] = [
+    { name: "prefix-repetition, cold / prefix cached", target: ">= 4", a: { prompt: 1280, depth: 0 }, b: { prompt: 256, depth: 1024 } },
+    { name: "multi-turn, turn 8 / turn 1", target: "<= 1.5", a: { prompt: 161, depth: 1726 }, b: { prompt: 158, depth: 0 } },
+  ];
+  const rows: (string | number)[][] = [];
+  const ratios: (string | number)[][] = [];
+  for (const p of pairs) {
+    const ms = (c: LlamaBenchCase) => ({ c, peer: llamaBenchMs(bin, path, o.threads, c, 5), ours: NaN });
+    const [a, b] = [ms(p.a), ms(p.b)];
+    [a.ours, b.ours] = await attentionFloor(path, o.threads, [{ cached: p.a.depth, computed: p.a.prompt }, { cached: p.b.depth, computed: p.b.prompt }], o.contextSize, 5);
+    for (const x of [a, b]) rows.push([x.c.prompt, x.c.depth, fmt(x.peer, 0), fmt(x.ours, 0), fmt(x.ours / x.peer, 2)]);
+    ratios.push([p.name, p.target, fmt(a.peer / b.peer, 2), fmt(a.ours / b.ours, 2)]);
+  }
+  console.log(`
+${o.model}, ${o.threads} threads, flash attention, batch 512: time to compute N tokens after D cached, llama.cpp's llama-bench (mean of 5) and inferd in process (median of 5)
+`);
+  printTable(["computed N", "cached D", "llama-bench ms", "inferd ms", "inferd / llama-bench"], rows);
+  console.log("");
+  printTable(["ratio", "target", "llama-bench", "inferd"], ratios);
 }
 
 interface Turn {
