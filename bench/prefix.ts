@@ -164,11 +164,17 @@ async function stepTargetAb(path: string, o: PrefixBenchOptions): Promise<void> 
   printTable(["run", "prompt chunks per step", "TTFT p50 ms, cached prefix", "TTFT p50 ms, all", "out tok/s"], rows);
 }
 
+/** The first token of `computed` new tokens after `cached` tokens already in KV. */
+interface FloorCase {
+  cached: number;
+  computed: number;
+}
+
 /**
- * For each turn's (cached, computed) token counts: the time to first token of `computed` new
- * tokens after `cached` tokens already in KV, in-process (no HTTP), median of 3.
+ * An in-process engine (no HTTP) that times FloorCases, each on fresh tokens. One untimed
+ * request first: a fresh engine's first step is slower (~1.4x here), whatever it computes.
  */
-async function attentionFloor(path: string, threads: number, turns: { cached: number; computed: number }[], contextSize = 2048, repeats = 3): Promise<number[]> {
+async function floorTimer(path: string, threads: number, contextSize: number): Promise<{ time: (c: FloorCase) => Promise<number>; dispose: () => Promise<void> }> {
   const engine = await Engine.load({ model: path, threads, contextSize, maxSequences: 2, kvTierBytes: 0 });
   const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
   const ttft = async (prompt: number[]) => {
@@ -176,29 +182,42 @@ async function attentionFloor(path: string, threads: number, turns: { cached: nu
     for await (const _ of engine.generate(prompt, { temperature: 0, maxTokens: 1 }));
     return performance.now() - t0;
   };
+  await ttft(tokens(64, 0));
+  let runs = 0;
+  return {
+    async time({ cached, computed }) {
+      const seed = 2 * ++runs;
+      const history = tokens(cached, seed);
+      // untimed first: the history, so the timed request finds it cached; without one, a short
+      // prompt anyway, so every timed request follows a step of this engine, not an idle spell
+      await ttft(cached > 0 ? history : tokens(16, seed));
+      return ttft([...history, ...tokens(computed, seed + 1)]);
+    },
+    dispose: () => engine.dispose(),
+  };
+}
+
+/**
+ * Each case's time to first token in process, median of `repeats`. The cases take turns within
+ * each round, so this machine's drift over minutes (±20%) hits all of them alike.
+ */
+async function attentionFloor(path: string, threads: number, cases: FloorCase[], contextSize = 2048, repeats = 3): Promise<number[]> {
+  const timer = await floorTimer(path, threads, contextSize);
   try {
-    const out: number[] = [];
-    for (const [t, { cached, computed }] of turns.entries()) {
-      const runs: number[] = [];
-      for (let rep = 0; rep < repeats; rep++) {
-        const history = tokens(cached, 100 * t + rep);
-        if (cached > 0) await ttft(history);
-        runs.push(await ttft([...history, ...tokens(computed, 7 + 100 * t + rep)]));
-      }
-      out.push(median(runs));
-    }
-    return out;
+    const runs: number[][] = cases.map(() => []);
+    for (let rep = 0; rep < repeats; rep++) for (const [i, c] of cases.entries()) runs[i]!.push(await timer.time(c));
+    return runs.map(median);
   } finally {
-    await engine.dispose();
+    await timer.dispose();
   }
 }
 
 /**
  * What the targets allow at all: the time to compute the uncached tokens, which is all a
- * perfect cache leaves, in inferd (in process, median of 5) and in llama.cpp's llama-bench
- * (mean of 5) on the same model and threads. Case pairs: the prefix-repetition request cold
- * vs with its 1,024-token prefix cached (TTFT target: >= 4x), and the multi-turn bench's turn
- * 1 vs turn 8 (target: <= 1.5x).
+ * perfect cache leaves, in inferd (in process) and in llama.cpp's llama-bench on the same model
+ * and threads, medians of 5 rounds in which every case takes its turn. Case pairs: the
+ * prefix-repetition request cold vs with its 1,024-token prefix cached (TTFT target: >= 4x),
+ * and the multi-turn bench's turn 1 vs turn 8 (target: <= 1.5x).
  */
 async function peerFloor(path: string, o: PrefixBenchOptions): Promise<void> {
   const bin = ensureLlamaBench();
@@ -206,18 +225,22 @@ async function peerFloor(path: string, o: PrefixBenchOptions): Promise<void> {
     { name: "prefix-repetition, cold / prefix cached", target: ">= 4", a: { prompt: 1280, depth: 0 }, b: { prompt: 256, depth: 1024 } },
     { name: "multi-turn, turn 8 / turn 1", target: "<= 1.5", a: { prompt: 161, depth: 1726 }, b: { prompt: 158, depth: 0 } },
   ];
-  const rows: (string | number)[][] = [];
-  const ratios: (string | number)[][] = [];
-  for (const p of pairs) {
-    const ms = (c: LlamaBenchCase) => ({ c, peer: llamaBenchMs(bin, path, o.threads, c, 5), ours: NaN });
-    const [a, b] = [ms(p.a), ms(p.b)];
-    [a.ours, b.ours] = await attentionFloor(path, o.threads, [{ cached: p.a.depth, computed: p.a.prompt }, { cached: p.b.depth, computed: p.b.prompt }], o.contextSize, 5);
-    for (const x of [a, b]) rows.push([x.c.prompt, x.c.depth, fmt(x.peer, 0), fmt(x.ours, 0), fmt(x.ours / x.peer, 2)]);
-    ratios.push([p.name, p.target, fmt(a.peer / b.peer, 2), fmt(a.ours / b.ours, 2)]);
+  const cases = pairs.flatMap((p) => [p.a, p.b]);
+  const peer: number[][] = cases.map(() => []);
+  const ours: number[][] = cases.map(() => []);
+  // inferd's rounds, then llama-bench's: a llama-bench process between two of inferd's
+  // requests slowed inferd's short cold case by ~25% (and no other case), so the two do not mix
+  const timer = await floorTimer(path, o.threads, o.contextSize);
+  try {
+    for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) ours[i]!.push(await timer.time({ cached: c.depth, computed: c.prompt }));
+  } finally {
+    await timer.dispose();
   }
-  console.log(`
-${o.model}, ${o.threads} threads, flash attention, batch 512: time to compute N tokens after D cached, llama.cpp's llama-bench (mean of 5) and inferd in process (median of 5)
-`);
+  for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) peer[i]!.push(llamaBenchMs(bin, path, o.threads, c, 1));
+  const p50 = (xs: number[][], c: LlamaBenchCase) => median(xs[cases.indexOf(c)]!);
+  const rows = cases.map((c) => [c.prompt, c.depth, fmt(p50(peer, c), 0), fmt(p50(ours, c), 0), fmt(p50(ours, c) / p50(peer, c), 2)]);
+  const ratios = pairs.map((p) => [p.name, p.target, fmt(p50(peer, p.a) / p50(peer, p.b), 2), fmt(p50(ours, p.a) / p50(ours, p.b), 2)]);
+  console.log(`\n${o.model}, ${o.threads} threads, flash attention, batch 512: time to compute N tokens after D cached, llama.cpp's llama-bench and inferd in process, medians of 5 rounds\n`);
   printTable(["computed N", "cached D", "llama-bench ms", "inferd ms", "inferd / llama-bench"], rows);
   console.log("");
   printTable(["ratio", "target", "llama-bench", "inferd"], ratios);
