@@ -171,10 +171,11 @@ interface FloorCase {
 }
 
 /**
- * An in-process engine (no HTTP) that times FloorCases, each on fresh tokens. One untimed
- * request first: a fresh engine's first step is slower (~1.4x here), whatever it computes.
+ * Each case's time to first token in an in-process engine (no HTTP), median of `repeats`, on
+ * fresh tokens each time. The cases take turns within each round, so this machine's drift over
+ * minutes (±20%) hits all of them alike.
  */
-async function floorTimer(path: string, threads: number, contextSize: number): Promise<{ time: (c: FloorCase) => Promise<number>; dispose: () => Promise<void> }> {
+async function attentionFloor(path: string, threads: number, cases: FloorCase[], contextSize = 2048, repeats = 3): Promise<number[]> {
   const engine = await Engine.load({ model: path, threads, contextSize, maxSequences: 2, kvTierBytes: 0 });
   const tokens = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
   const ttft = async (prompt: number[]) => {
@@ -182,33 +183,24 @@ async function floorTimer(path: string, threads: number, contextSize: number): P
     for await (const _ of engine.generate(prompt, { temperature: 0, maxTokens: 1 }));
     return performance.now() - t0;
   };
-  await ttft(tokens(64, 0));
-  let runs = 0;
-  return {
-    async time({ cached, computed }) {
-      const seed = 2 * ++runs;
-      const history = tokens(cached, seed);
-      // untimed first: the history, so the timed request finds it cached; without one, a short
-      // prompt anyway, so every timed request follows a step of this engine, not an idle spell
-      await ttft(cached > 0 ? history : tokens(16, seed));
-      return ttft([...history, ...tokens(computed, seed + 1)]);
-    },
-    dispose: () => engine.dispose(),
-  };
-}
-
-/**
- * Each case's time to first token in process, median of `repeats`. The cases take turns within
- * each round, so this machine's drift over minutes (±20%) hits all of them alike.
- */
-async function attentionFloor(path: string, threads: number, cases: FloorCase[], contextSize = 2048, repeats = 3): Promise<number[]> {
-  const timer = await floorTimer(path, threads, contextSize);
   try {
+    // a fresh engine's first step is slower (~1.4x here), whatever it computes
+    await ttft(tokens(64, 0));
     const runs: number[][] = cases.map(() => []);
-    for (let rep = 0; rep < repeats; rep++) for (const [i, c] of cases.entries()) runs[i]!.push(await timer.time(c));
+    let seed = 0;
+    for (let rep = 0; rep < repeats; rep++) {
+      for (const [i, { cached, computed }] of cases.entries()) {
+        seed += 2;
+        const history = tokens(cached, seed);
+        // untimed first: the history, so the timed request finds it cached; without one, a short
+        // prompt anyway, so every timed request follows a step of this engine, not an idle spell
+        await ttft(cached > 0 ? history : tokens(16, seed));
+        runs[i]!.push(await ttft([...history, ...tokens(computed, seed + 1)]));
+      }
+    }
     return runs.map(median);
   } finally {
-    await timer.dispose();
+    await engine.dispose();
   }
 }
 
@@ -226,20 +218,15 @@ async function peerFloor(path: string, o: PrefixBenchOptions): Promise<void> {
     { name: "multi-turn, turn 8 / turn 1", target: "<= 1.5", a: { prompt: 161, depth: 1726 }, b: { prompt: 158, depth: 0 } },
   ];
   const cases = pairs.flatMap((p) => [p.a, p.b]);
-  const peer: number[][] = cases.map(() => []);
-  const ours: number[][] = cases.map(() => []);
   // inferd's rounds, then llama-bench's: a llama-bench process between two of inferd's
   // requests slowed inferd's short cold case by ~25% (and no other case), so the two do not mix
-  const timer = await floorTimer(path, o.threads, o.contextSize);
-  try {
-    for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) ours[i]!.push(await timer.time({ cached: c.depth, computed: c.prompt }));
-  } finally {
-    await timer.dispose();
-  }
-  for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) peer[i]!.push(llamaBenchMs(bin, path, o.threads, c, 1));
-  const p50 = (xs: number[][], c: LlamaBenchCase) => median(xs[cases.indexOf(c)]!);
-  const rows = cases.map((c) => [c.prompt, c.depth, fmt(p50(peer, c), 0), fmt(p50(ours, c), 0), fmt(p50(ours, c) / p50(peer, c), 2)]);
-  const ratios = pairs.map((p) => [p.name, p.target, fmt(p50(peer, p.a) / p50(peer, p.b), 2), fmt(p50(ours, p.a) / p50(ours, p.b), 2)]);
+  const ours = await attentionFloor(path, o.threads, cases.map((c) => ({ cached: c.depth, computed: c.prompt })), o.contextSize, 5);
+  const peerRuns: number[][] = cases.map(() => []);
+  for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) peerRuns[i]!.push(llamaBenchMs(bin, path, o.threads, c, 1));
+  const peer = peerRuns.map(median);
+  const at = (xs: number[], c: LlamaBenchCase) => xs[cases.indexOf(c)]!;
+  const rows = cases.map((c) => [c.prompt, c.depth, fmt(at(peer, c), 0), fmt(at(ours, c), 0), fmt(at(ours, c) / at(peer, c), 2)]);
+  const ratios = pairs.map((p) => [p.name, p.target, fmt(at(peer, p.a) / at(peer, p.b), 2), fmt(at(ours, p.a) / at(ours, p.b), 2)]);
   console.log(`\n${o.model}, ${o.threads} threads, flash attention, batch 512: time to compute N tokens after D cached, llama.cpp's llama-bench and inferd in process, medians of 5 rounds\n`);
   printTable(["computed N", "cached D", "llama-bench ms", "inferd ms", "inferd / llama-bench"], rows);
   console.log("");
