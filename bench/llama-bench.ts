@@ -38,13 +38,14 @@ export interface LlamaBenchCase {
 }
 
 /**
- * Mean milliseconds llama-bench takes to compute `prompt` tokens after `depth` tokens, with
- * flash attention on and `batch` tokens per batch and ubatch, as inferd's contexts use.
+ * Milliseconds one llama-bench run takes to compute `prompt` tokens after `depth` tokens, with
+ * flash attention on (inferd's "auto" resolves to on for the CPU) and `batch` tokens per batch
+ * and ubatch, as inferd's contexts use.
  */
-export function llamaBenchMs(bin: string, model: string, threads: number, c: LlamaBenchCase, repeats: number, batch = 512): number {
+export function llamaBenchMs(bin: string, model: string, threads: number, c: LlamaBenchCase, batch = 512): number {
   const out = execFileSync(bin, [
     "-m", model, "-t", String(threads), "-fa", "1", "-b", String(batch), "-ub", String(batch),
-    "-p", String(c.prompt), "-d", String(c.depth), "-n", "0", "-r", String(repeats), "-o", "json",
+    "-p", String(c.prompt), "-d", String(c.depth), "-n", "0", "-r", "1", "-o", "json",
   ], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 24 });
   const [result] = JSON.parse(out) as { avg_ns: number }[];
   if (result === undefined) throw new Error(`llama-bench printed no result for pp${c.prompt} @ d${c.depth}`);

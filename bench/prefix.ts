@@ -173,7 +173,7 @@ interface FloorCase {
 /**
  * Each case's time to first token in an in-process engine (no HTTP), median of `repeats`, on
  * fresh tokens each time. The cases take turns within each round, so this machine's drift over
- * minutes (±20%) hits all of them alike.
+ * minutes hits all of them alike.
  */
 async function attentionFloor(path: string, threads: number, cases: FloorCase[], contextSize = 2048, repeats = 3): Promise<number[]> {
   const engine = await Engine.load({ model: path, threads, contextSize, maxSequences: 2, kvTierBytes: 0 });
@@ -184,7 +184,7 @@ async function attentionFloor(path: string, threads: number, cases: FloorCase[],
     return performance.now() - t0;
   };
   try {
-    // a fresh engine's first step is slower (~1.4x here), whatever it computes
+    // a fresh engine's first step is slower, whatever it computes
     await ttft(tokens(64, 0));
     const runs: number[][] = cases.map(() => []);
     let seed = 0;
@@ -215,14 +215,15 @@ async function peerFloor(path: string, o: PrefixBenchOptions): Promise<void> {
   const bin = ensureLlamaBench();
   const pairs: { name: string; target: string; a: LlamaBenchCase; b: LlamaBenchCase }[] = [
     { name: "prefix-repetition, cold / prefix cached", target: ">= 4", a: { prompt: 1280, depth: 0 }, b: { prompt: 256, depth: 1024 } },
+    // the token counts of smollm2's turns 8 and 1 in the multiturn part (other tokenizers differ by a few)
     { name: "multi-turn, turn 8 / turn 1", target: "<= 1.5", a: { prompt: 161, depth: 1726 }, b: { prompt: 158, depth: 0 } },
   ];
   const cases = pairs.flatMap((p) => [p.a, p.b]);
-  // inferd's rounds, then llama-bench's: a llama-bench process between two of inferd's
-  // requests slowed inferd's short cold case by ~25% (and no other case), so the two do not mix
+  // inferd's rounds, then llama-bench's, so neither process runs between two of the other's
+  // timings (an earlier version that alternated them slowed inferd's short cold case)
   const ours = await attentionFloor(path, o.threads, cases.map((c) => ({ cached: c.depth, computed: c.prompt })), o.contextSize, 5);
   const peerRuns: number[][] = cases.map(() => []);
-  for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) peerRuns[i]!.push(llamaBenchMs(bin, path, o.threads, c, 1));
+  for (let rep = 0; rep < 5; rep++) for (const [i, c] of cases.entries()) peerRuns[i]!.push(llamaBenchMs(bin, path, o.threads, c));
   const peer = peerRuns.map(median);
   const at = (xs: number[], c: LlamaBenchCase) => xs[cases.indexOf(c)]!;
   const rows = cases.map((c) => [c.prompt, c.depth, fmt(at(peer, c), 0), fmt(at(ours, c), 0), fmt(at(ours, c) / at(peer, c), 2)]);
