@@ -45,9 +45,15 @@ export interface LlamaBackendOptions {
   embeddings?: boolean;
 }
 
-/** The addon handles of one sequence's sampler. */
+/**
+ * The addon handles of one sequence's sampler. Each sequence owns its native samplers: the
+ * samples of one step run concurrently on the addon's worker threads, and a native sampler
+ * keeps scratch buffers (its candidate array) that two concurrent samples would corrupt.
+ */
 interface SeqSampler {
   native: AddonSampler;
+  /** Greedy, no penalties: reads the raw distribution for logprobs (only when asked for). */
+  raw: AddonSampler | undefined;
   config: SamplerConfig;
   /** The object given to applyConfig, kept to re-apply with a new penalty history. */
   nativeConfig: AddonSamplerConfig;
@@ -93,8 +99,6 @@ export class LlamaBackend implements Backend {
   readonly model: ModelInfo;
   readonly kv: KvLayout;
   private readonly samplers = new Map<number, SeqSampler>();
-  /** Greedy sampler with no penalties: reads the raw distribution for logprobs. */
-  private rawSampler: AddonSampler | undefined;
   /** A one-sequence context with embeddings on, made on first use. */
   private embedCtx: AddonContext | undefined;
   /** Parsed grammars by GBNF text: requests with the same schema share one. */
@@ -214,7 +218,12 @@ export class LlamaBackend implements Backend {
       nativeConfig.tokenBiasValues = Float32Array.from(config.logitBias.values());
     }
     native.applyConfig(nativeConfig);
-    this.samplers.set(seq, { native, config, nativeConfig, penalties });
+    let raw: AddonSampler | undefined;
+    if (config.logprobs !== undefined) {
+      raw = new this.bindings.AddonSampler(this.addonModel);
+      raw.applyConfig({ temperature: 0 });
+    }
+    this.samplers.set(seq, { native, raw, config, nativeConfig, penalties });
   }
 
   async compileGrammar(spec: GrammarSpec): Promise<CompiledGrammar> {
@@ -317,17 +326,13 @@ export class LlamaBackend implements Backend {
     }
     const token = await this.ctx.sampleToken(index, s.native);
     if (token === -1) throw new InferdError("internal", "the sampler returned no token");
-    if (s.config.logprobs === undefined) return { token };
-    return { token, ...(await this.logprobs(index, token, s.config.logprobs)) };
+    if (s.config.logprobs === undefined || s.raw === undefined) return { token };
+    return { token, ...(await this.logprobs(s.raw, index, token, s.config.logprobs)) };
   }
 
   /** Logprob of `token` and the top `n` alternatives under the raw (unpenalized, T=1) distribution. */
-  private async logprobs(index: BatchLogitIndex, token: number, n: number): Promise<{ logprob: number; top: TokenLogprob[] }> {
-    if (this.rawSampler === undefined) {
-      this.rawSampler = new this.bindings.AddonSampler(this.addonModel);
-      this.rawSampler.applyConfig({ temperature: 0 });
-    }
-    const [, probs] = await this.ctx.sampleToken(index, this.rawSampler, true);
+  private async logprobs(raw: AddonSampler, index: BatchLogitIndex, token: number, n: number): Promise<{ logprob: number; top: TokenLogprob[] }> {
+    const [, probs] = await this.ctx.sampleToken(index, raw, true);
     const flat = probs ?? [];
     const top: TokenLogprob[] = [];
     let logprob = -Infinity;
@@ -373,13 +378,13 @@ export class LlamaBackend implements Backend {
     const s = this.samplers.get(seq);
     if (s !== undefined) {
       s.native.dispose();
+      s.raw?.dispose();
       this.samplers.delete(seq);
     }
   }
 
   async dispose(): Promise<void> {
     for (const seq of [...this.samplers.keys()]) this.closeSampler(seq);
-    this.rawSampler?.dispose();
     await this.embedCtx?.dispose();
     await this.ctx.dispose();
     await this.llamaModel.dispose();
