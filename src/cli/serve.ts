@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { serve } from "@hono/node-server";
 import { Engine } from "../engine/engine.js";
 import { createApp } from "../server/app.js";
+import { Lifecycle } from "../server/lifecycle.js";
 import { InferdError } from "../util/errors.js";
 import { joinNegativeValues, numberFlag, parseError } from "./args.js";
 
@@ -112,7 +113,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     });
     engines.set(modelId(spec), engine);
   }
-  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes });
+  const lifecycle = new Lifecycle();
+  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes, lifecycle });
   const host = v.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
@@ -120,19 +122,55 @@ export async function serveCommand(argv: string[]): Promise<number> {
       resolve(s as Server);
     });
   });
-  await new Promise<void>((resolve) => {
+  await shutdownSignal();
+  process.stderr.write(`[inferd] shutting down: no new requests, letting running ones finish (at most ${shutdownSeconds} s)\n`);
+  // a second signal means now: no waiting, no cleanup
+  const now = () => process.exit(1);
+  process.once("SIGTERM", now);
+  process.once("SIGINT", now);
+  lifecycle.drain();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // keep-alive connections that fall idle as their responses end would hold close() open
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  const deadline = setTimeout(() => lifecycle.cut(), shutdownSeconds * 1000);
+  // a client that stopped reading cannot hold the shutdown: 2 s after the cut, sockets close
+  let hard: NodeJS.Timeout | undefined;
+  await Promise.race([lifecycle.idle(), new Promise<void>((r) => (hard = setTimeout(r, shutdownSeconds * 1000 + 2000)))]);
+  clearTimeout(deadline);
+  clearTimeout(hard);
+  server.closeIdleConnections();
+  // responses have ended; a socket still flushing its last bytes gets a moment, then is closed
+  const force = setTimeout(() => server.closeAllConnections(), 1000);
+  await closed;
+  clearTimeout(force);
+  clearInterval(sweep);
+  // every generation has ended: each engine waits for its step in flight, then frees its native objects
+  for (const e of engines.values()) await e.dispose();
+  return 0;
+}
+
+/**
+ * Resolves on the first SIGTERM or SIGINT, or when the parent process is gone. The last one is
+ * for `npx inferd serve`: npm exits on SIGTERM without passing it on, which would leave this
+ * server running, re-parented, for nobody. Only a process started by npm watches its parent.
+ */
+function shutdownSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let watch: NodeJS.Timeout | undefined;
     const stop = () => {
-      process.stderr.write("[inferd] shutting down: no new connections, letting running streams finish\n");
-      server.close(() => resolve());
-      server.closeIdleConnections();
-      // streams still open after the deadline are cut: their generations abort and free KV
-      setTimeout(() => server.closeAllConnections(), shutdownSeconds * 1000).unref();
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+      clearInterval(watch);
+      resolve();
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    if (process.env.npm_execpath !== undefined) {
+      const parent = process.ppid;
+      watch = setInterval(() => process.ppid !== parent && stop(), 200);
+      watch.unref();
+    }
   });
-  for (const e of engines.values()) await e.dispose();
-  return 0;
 }
 
 function isSpecMode(s: string): s is "off" | "ngram" | "draft" {

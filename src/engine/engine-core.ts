@@ -43,6 +43,10 @@ export class EngineCore {
   readonly scheduler: Scheduler;
   private readonly sinks = new Map<Sequence, Sink>();
   private looping = false;
+  /** The loop while it runs: `close` waits for it, so native objects are never freed mid-step. */
+  private loopDone: Promise<void> = Promise.resolve();
+  /** Set by `close`: no new requests. */
+  private closed = false;
   /** Embedding requests, run one at a time between generation steps. */
   private readonly embeds: { tokens: readonly number[]; resolve: (v: Float64Array) => void; reject: (e: unknown) => void }[] = [];
   private readonly stepListeners: ((s: StepStats) => void)[] = [];
@@ -77,8 +81,9 @@ export class EngineCore {
     this.stepListeners.push(fn);
   }
 
-  /** Queues a request; throws "overloaded" or "context_overflow" at once. */
+  /** Queues a request; throws "overloaded", "context_overflow" or (after `close`) "offline" at once. */
   add(prompt: readonly number[], params: ResolvedParams, sink: Sink): Sequence {
+    this.checkOpen();
     const seq = this.scheduler.submit(prompt, params.sampler, {
       maxTokens: params.maxTokens,
       priority: params.priority,
@@ -95,6 +100,7 @@ export class EngineCore {
    * never compete for the same cores.
    */
   embed(tokens: readonly number[]): Promise<Float64Array> {
+    this.checkOpen();
     return new Promise((resolve, reject) => {
       this.embeds.push({ tokens, resolve, reject });
       void this.loop();
@@ -112,9 +118,35 @@ export class EngineCore {
     void this.loop();
   }
 
-  private async loop(): Promise<void> {
-    if (this.looping) return;
+  /** Throws "overloaded" unless `count` more requests can be queued now (a request's n choices). */
+  checkCapacity(count: number): void {
+    this.checkOpen();
+    this.scheduler.checkCapacity(count);
+  }
+
+  /**
+   * Stops taking requests, ends every running and waiting one ("abort"), and resolves once the
+   * loop has stopped: after it, no step is in flight and the backend may be disposed.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const seq of [...this.sinks.keys()]) this.finish(seq, "abort");
+    for (const e of this.embeds.splice(0)) e.reject(new InferdError("offline", "the engine is shutting down"));
+    while (this.looping) await this.loopDone;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new InferdError("offline", "the engine is shutting down");
+  }
+
+  private loop(): Promise<void> {
+    if (this.looping) return this.loopDone;
     this.looping = true;
+    this.loopDone = this.runLoop();
+    return this.loopDone;
+  }
+
+  private async runLoop(): Promise<void> {
     try {
       while (this.scheduler.hasWork() || this.embeds.length > 0) {
         const e = this.embeds.shift();

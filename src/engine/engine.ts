@@ -115,6 +115,11 @@ export type GenerateEvent =
       /** Token ids generated in this step. */
       tokens: number[];
       logprobs?: TokenLogprobInfo[];
+      /**
+       * On the first delta only: prompt tokens found in the prefix cache, known from admission
+       * (so a stream's opening usage can already say what was cached).
+       */
+      cachedTokens?: number;
     }
   | {
       type: "done";
@@ -203,6 +208,14 @@ export class Engine {
     return this.threadTuner ? `auto 1-${this.threadTuner.maxThreads}` : String(this.backend.threads);
   }
 
+  /**
+   * Throws "overloaded" (with a retry-after hint) unless `count` more requests can be taken now:
+   * a request with n choices checks all of them before starting any.
+   */
+  checkCapacity(count: number): void {
+    this.core.checkCapacity(count);
+  }
+
   /** Requests running (holding a sequence) and waiting in the queue now. */
   get load(): { running: number; waiting: number } {
     return { running: this.core.scheduler.runningCount, waiting: this.core.scheduler.waitingCount };
@@ -243,6 +256,12 @@ export class Engine {
    */
   async *generate(input: string | readonly number[], params: GenerateParams = {}, opts: GenerateOptions = {}): AsyncGenerator<GenerateEvent, void, undefined> {
     const resolved = resolveParams(params);
+    const vocab = this.model.vocabSize;
+    for (const token of resolved.sampler.logitBias.keys()) {
+      if (vocab > 0 && token >= vocab) {
+        throw new InferdError("invalid_argument", `invalid logitBias: token ${token} is outside the vocabulary (${vocab} tokens)`, { param: "logitBias" });
+      }
+    }
     const prompt = this.promptTokens(input);
     if (params.grammar !== undefined) {
       resolved.sampler.grammar = await this.backend.compileGrammar(params.grammar);
@@ -261,11 +280,19 @@ export class Engine {
       queue.push({ type: "done", finishReason: reason, ...(stopSequence !== undefined ? { stopSequence } : {}), stats: stats(seq!) });
       queue.end();
     };
+    let started = false;
     const onEvent = (ev: CoreEvent) => {
       switch (ev.type) {
         case "token": {
           const p = out.push(ev.token, ev.sample);
-          queue.push({ type: "delta", text: p.text, tokens: [ev.token], ...(p.logprob ? { logprobs: [p.logprob] } : {}) });
+          queue.push({
+            type: "delta",
+            text: p.text,
+            tokens: [ev.token],
+            ...(p.logprob ? { logprobs: [p.logprob] } : {}),
+            ...(started ? {} : { cachedTokens: seq!.cachedTokens ?? 0 }),
+          });
+          started = true;
           if (p.stopped) {
             if (ev.finished === undefined) this.core.finish(seq!, "stop"); // reports "ended"
             else end("stop");
@@ -325,7 +352,12 @@ export class Engine {
     return tokens;
   }
 
+  /**
+   * Ends every request ("abort"), waits for the step in flight, then frees the native objects in
+   * order (drafter, context, model). Later calls to generate fail with "offline".
+   */
   async dispose(): Promise<void> {
+    await this.core.close();
     await this.core.spec?.drafter.dispose();
     await this.backend.dispose();
   }

@@ -130,14 +130,32 @@ describe("Scheduler", () => {
     assert.deepEqual(order, [first.id, high1.id, high2.id, low.id]);
   });
 
-  it("rejects at once when the waiting queue is full, with a retry-after hint", () => {
+  it("rejects at once when more requests would wait than maxWaiting, with a retry-after hint", () => {
+    // 4 running slots are free: a burst of 4 + 2 is taken, the 7th would be a third to wait
     const s = make({ maxWaiting: 2 });
-    s.submit(prompt(2), SAMPLER, { maxTokens: 1 });
-    s.submit(prompt(2), SAMPLER, { maxTokens: 1 });
+    for (let i = 0; i < 6; i++) s.submit(prompt(2), SAMPLER, { maxTokens: 1 });
     assert.throws(
       () => s.submit(prompt(2), SAMPLER, { maxTokens: 1 }),
       (e) => isInferdError(e, "overloaded") && (e.details.retryAfterSeconds ?? 0) >= 1,
     );
+  });
+
+  it("maxWaiting counts only requests that wait for capacity: 0 admits a burst as large as the free slots", () => {
+    const s = make({ maxWaiting: 0 });
+    for (let i = 0; i < 4; i++) s.submit(prompt(2), SAMPLER, { maxTokens: 8 });
+    assert.throws(() => s.submit(prompt(2), SAMPLER, { maxTokens: 8 }), (e) => isInferdError(e, "overloaded"));
+    step(s); // all 4 run now: none waits
+    assert.equal(s.runningCount, 4);
+    assert.throws(() => s.submit(prompt(2), SAMPLER, { maxTokens: 8 }), (e) => isInferdError(e, "overloaded"));
+    assert.throws(() => s.checkCapacity(1));
+  });
+
+  it("checkCapacity takes a request's n choices all or none", () => {
+    const s = make({ maxWaiting: 1 });
+    s.checkCapacity(5); // 4 free slots + 1 waiting
+    assert.throws(() => s.checkCapacity(6), (e) => isInferdError(e, "overloaded"));
+    s.submit(prompt(2), SAMPLER, { maxTokens: 8 });
+    assert.throws(() => s.checkCapacity(5), (e) => isInferdError(e, "overloaded"));
   });
 
   it("rejects a prompt longer than the context, naming both numbers", () => {

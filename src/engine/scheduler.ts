@@ -121,12 +121,7 @@ export class Scheduler {
         { param: "prompt" },
       );
     }
-    if (this.waiting.length >= this.config.maxWaiting) {
-      const retryAfterSeconds = Math.max(1, Math.ceil(this.waiting.length / Math.max(1, this.config.maxRunning)));
-      throw new InferdError("overloaded", `server overloaded: ${this.waiting.length} requests waiting`, {
-        retryAfterSeconds,
-      });
-    }
+    this.checkCapacity(1);
     const seq = new Sequence(
       this.nextId++,
       prompt,
@@ -139,6 +134,23 @@ export class Scheduler {
     seq.speculative = opts.speculative ?? false;
     this.enqueue(seq);
     return seq;
+  }
+
+  /**
+   * Throws "overloaded" unless `count` more requests can be taken: `maxWaiting` bounds the
+   * requests that really wait for capacity, so a burst that the free running slots will admit
+   * at the next step never counts against it.
+   */
+  checkCapacity(count: number): void {
+    const free = Math.max(0, this.config.maxRunning - this.running.length);
+    const wouldWait = this.waiting.length + count - free;
+    if (wouldWait > this.config.maxWaiting) {
+      const queued = Math.max(0, this.waiting.length - free);
+      const retryAfterSeconds = Math.max(1, Math.ceil((queued + count) / Math.max(1, this.config.maxRunning)));
+      throw new InferdError("overloaded", `server overloaded: ${queued} requests waiting for capacity (at most ${this.config.maxWaiting})`, {
+        retryAfterSeconds,
+      });
+    }
   }
 
   /** Running sequences whose next step is a decode (the ones a drafter may draft for). */

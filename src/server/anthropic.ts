@@ -10,6 +10,7 @@ import { checkFits, generateChoices, type ServedModel } from "./choices.js";
 import { chatPrompt } from "./openai.js";
 import { anthropicError, toApiError } from "./errors.js";
 import type { MessagesRequest } from "./schemas.js";
+import type { RequestScope } from "./request-scope.js";
 
 const text = (c: string | { text: string }[]) => (typeof c === "string" ? c : c.map((p) => p.text).join(""));
 
@@ -18,7 +19,7 @@ function stopReason(finish: string, stopSequence: string | undefined): string {
   return stopSequence !== undefined ? "stop_sequence" : "end_turn";
 }
 
-export async function messages(c: Context, served: ServedModel, r: MessagesRequest): Promise<Response> {
+export async function messages(c: Context, served: ServedModel, r: MessagesRequest, scope: RequestScope): Promise<Response> {
   const engine = served.engine;
   const chat: ChatMessage[] = [
     ...(r.system !== undefined ? [{ role: "system", content: text(r.system) }] : []),
@@ -27,27 +28,26 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
   const rendered = renderChat(engine.model, chat);
   const prompt = chatPrompt(served, rendered);
   checkFits(engine, prompt.length, r.max_tokens);
-  const ac = new AbortController();
   const events = generateChoices(
     served,
     prompt,
     { maxTokens: r.max_tokens, temperature: r.temperature, topP: r.top_p, topK: r.top_k, stop: r.stop_sequences },
     1,
-    ac.signal,
+    scope.signal,
     rendered,
   )[Symbol.asyncIterator]();
   const first = await events.next(); // request errors surface before any byte is sent
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  // Anthropic counts input_tokens as the part not read from the cache
-  const usage = (output: number, cached = 0) => ({ input_tokens: prompt.length - cached, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: cached });
+  // Anthropic counts input_tokens as the part not read from the cache; the first delta already
+  // knows what was cached, so message_start and message_delta report the same split
+  const cached = !first.done && first.value.type === "delta" ? (first.value.cachedTokens ?? 0) : 0;
+  const usage = (output: number) => ({ input_tokens: prompt.length - cached, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: cached });
 
   if (!r.stream) {
-    c.req.raw.signal.addEventListener("abort", () => ac.abort(), { once: true });
     let out = "";
     let tokens = 0;
     let finish = "stop";
     let stopSequence: string | undefined;
-    let cached = 0;
     for (let ev = first; !ev.done; ev = await events.next()) {
       const e = ev.value;
       if (e.type === "delta") {
@@ -56,9 +56,9 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
       } else {
         finish = e.finishReason;
         stopSequence = e.stopSequence;
-        cached = e.stats.cachedTokens;
       }
     }
+    if (scope.wasCut()) throw scope.signal.reason;
     return c.json({
       id,
       type: "message",
@@ -67,11 +67,11 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
       content: [{ type: "text", text: out }],
       stop_reason: stopReason(finish, stopSequence),
       stop_sequence: stopSequence ?? null,
-      usage: usage(tokens, cached),
+      usage: usage(tokens),
     });
   }
+  const release = scope.hold();
   return streamSSE(c, async (stream) => {
-    stream.onAbort(() => ac.abort());
     const send = (event: string, data: object) => stream.writeSSE({ event, data: JSON.stringify({ type: event, ...data }) });
     try {
       await send("message_start", {
@@ -86,13 +86,17 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
           if (e.text.length > 0) await send("content_block_delta", { index: 0, delta: { type: "text_delta", text: e.text } });
         } else if (e.finishReason !== "abort") {
           await send("content_block_stop", { index: 0 });
-          await send("message_delta", { delta: { stop_reason: stopReason(e.finishReason, e.stopSequence), stop_sequence: e.stopSequence ?? null }, usage: usage(tokens, e.stats.cachedTokens) });
+          await send("message_delta", { delta: { stop_reason: stopReason(e.finishReason, e.stopSequence), stop_sequence: e.stopSequence ?? null }, usage: usage(tokens) });
           await send("message_stop", {});
         }
       }
+      // cut by shutdown: the client is told, in Anthropic's terms, that the message is incomplete
+      if (scope.wasCut()) await send("error", { error: { type: "overloaded_error", message: toApiError(scope.signal.reason).message } });
     } catch (e) {
       await send("error", { error: anthropicError(toApiError(e)).error });
-      ac.abort();
+      scope.abort();
+    } finally {
+      release();
     }
   });
 }

@@ -15,6 +15,7 @@ function fakeEngine(script: (GenerateEvent | Error)[]): Engine {
     model: { name: "fake", chatTemplate: undefined, bosText: undefined, eosText: undefined, addBos: false },
     kv: { cellsPerSequence: 100, maxSequences: 1, maxBatchTokens: 10 },
     load: { running: 0, waiting: 0 },
+    checkCapacity: () => {},
     tokenize: (text: string) => Array.from(text, (ch) => ch.charCodeAt(0)),
     detokenize: (tokens: number[]) => String.fromCharCode(...tokens),
     async *generate(): AsyncGenerator<GenerateEvent> {
@@ -36,7 +37,9 @@ describe("HTTP layer with a scripted engine", () => {
     const app = createApp({ engines: new Map([["m", fakeEngine([delta("Hel"), delta("lo"), new Error("backend exploded at /src/x.js:1")])]]) });
     const res = await post(app, { model: "m", prompt: "x", stream: true });
     assert.equal(res.status, 200);
-    const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)));
+    const data = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    assert.equal(data.at(-1), "[DONE]", "the stream still ends as OpenAI streams end (vLLM does the same)");
+    const events = data.slice(0, -1).map((e) => JSON.parse(e));
     assert.deepEqual(events.slice(0, 2).map((e) => e.choices[0].text), ["Hel", "lo"]);
     const last = events.at(-1);
     assert.equal(last.error.type, "server_error");
@@ -56,6 +59,9 @@ describe("HTTP layer with a scripted engine", () => {
     const app = createApp({ engines: new Map([["m", fakeEngine([delta("ok"), done])]]), apiKey: "k1" });
     assert.equal((await post(app, { model: "m", prompt: "x" })).status, 401);
     assert.equal((await post(app, { model: "m", prompt: "x" }, { authorization: "Bearer nope" })).status, 401);
+    // the key alone, without the Bearer scheme, is not a credential
+    assert.equal((await post(app, { model: "m", prompt: "x" }, { authorization: "k1" })).status, 401);
+    assert.equal((await post(app, { model: "m", prompt: "x" }, { authorization: "Bearer k1x" })).status, 401);
     const ok = await post(app, { model: "m", prompt: "x" }, { authorization: "Bearer k1" });
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { choices: { text: string }[] }).choices[0].text, "ok");

@@ -12,6 +12,9 @@ import { Metrics } from "./metrics.js";
 import { chatCompletions, completions, embeddings } from "./openai.js";
 import { chatCompletionRequest, completionRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
 import { TurnMemo } from "./turn-memo.js";
+import { Lifecycle } from "./lifecycle.js";
+import { openScope, type RequestScope } from "./request-scope.js";
+import { givenKey, keyMatches } from "./auth.js";
 
 export interface AppOptions {
   /** Model id -> engine. The first is the default for clients that name none. */
@@ -20,16 +23,19 @@ export interface AppOptions {
   apiKey?: string;
   /** Largest request body in bytes (default 4 MiB); beyond it a 413. */
   maxBodyBytes?: number;
+  /** Shutdown as the handlers see it (the CLI drives it on SIGTERM); default: one that never drains. */
+  lifecycle?: Lifecycle;
 }
 
 export function createApp(opts: AppOptions) {
+  const lifecycle = opts.lifecycle ?? new Lifecycle();
   const metrics = new Metrics(opts.engines);
   const served = new Map<string, ServedModel>();
   for (const [id, engine] of opts.engines) {
     served.set(id, {
       id,
       engine,
-      record: (finish, stats) => metrics.record(id, finish, stats),
+      record: (r) => metrics.record(id, r),
       ...(engine.prefixCaching ? { turns: new TurnMemo() } : {}),
     });
   }
@@ -49,11 +55,15 @@ export function createApp(opts: AppOptions) {
   if (opts.apiKey !== undefined) {
     const key = opts.apiKey;
     app.use("/v1/*", async (c, next) => {
-      const given = c.req.header("authorization")?.replace(/^Bearer\s+/i, "") ?? c.req.header("x-api-key");
-      if (given !== key) return fail(c, { status: 401, type: "authentication_error", code: "invalid_api_key", param: null, message: "invalid or missing API key" });
+      if (!keyMatches(key, givenKey(c))) return fail(c, { status: 401, type: "authentication_error", code: "invalid_api_key", param: null, message: "invalid or missing API key" });
       await next();
     });
   }
+  app.use("/v1/*", async (c, next) => {
+    if (!lifecycle.draining) return next();
+    c.header("Connection", "close");
+    return fail(c, toApiError(new HttpError(503, "the server is shutting down", "server_error", null, "server_shutdown")));
+  });
   app.use(
     "/v1/*",
     bodyLimit({
@@ -69,7 +79,7 @@ export function createApp(opts: AppOptions) {
     }),
   );
 
-  const route = <S extends z.ZodType>(schema: S, handler: (c: Context, m: ServedModel, body: z.infer<S>) => Promise<Response>) =>
+  const route = <S extends z.ZodType>(schema: S, handler: (c: Context, m: ServedModel, body: z.infer<S>, scope: RequestScope) => Promise<Response>) =>
     async (c: Context) => {
       let raw: unknown;
       try {
@@ -87,7 +97,13 @@ export function createApp(opts: AppOptions) {
       if (model === undefined) {
         throw new HttpError(404, `the model "${body.model}" does not exist; served: ${[...served.keys()].join(", ")}`, "invalid_request_error", "model", "model_not_found");
       }
-      return handler(c, model, body);
+      // the scope starts before any work, so a client that leaves while queued cancels its request
+      const { scope, end } = openScope(lifecycle, c.req.raw.signal);
+      try {
+        return await handler(c, model, body, scope);
+      } finally {
+        end();
+      }
     };
 
   app.post("/v1/chat/completions", route(chatCompletionRequest, chatCompletions));

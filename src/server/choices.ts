@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Engine, GenerateEvent, GenerateParams, GenerateStats } from "../index.js";
 import type { TokenLogprobInfo } from "../output/output-processor.js";
 import { AsyncQueue } from "../util/async-queue.js";
@@ -8,15 +9,35 @@ import type { TurnMemo } from "./turn-memo.js";
 export interface ServedModel {
   id: string;
   engine: Engine;
-  /** Called once per finished generation (aborted ones too). */
-  record(finishReason: string, stats: GenerateStats): void;
+  /** Called once per request when all its choices have ended (aborted ones too). */
+  record(r: RequestRecord): void;
   /** Chat turns' real tokens, so the next turn's prompt hits the prefix cache (absent with the cache off). */
   turns?: TurnMemo;
 }
 
+/**
+ * One request's figures, all its choices together: the prompt counted once (the choices share
+ * it), output tokens summed. What metrics (and later the ledger) read, one per request.
+ */
+export interface RequestRecord {
+  promptTokens: number;
+  /** Prompt tokens the prefix cache held for every choice. */
+  cachedTokens: number;
+  outputTokens: number;
+  /** "stop", "length" or "abort": the first choice's (all of a request's choices end together). */
+  finishReason: string;
+  /** Arrival until its first choice was scheduled. */
+  queueMs: number;
+  /** Arrival until the first token of any choice; undefined when none came. */
+  timeToFirstTokenMs: number | undefined;
+  /** Mean time per output token after each choice's first. */
+  timePerOutputTokenMs: number;
+  totalMs: number;
+}
+
 /** One event of one of the `n` choices of a request. */
 export type ChoiceEvent =
-  | { index: number; type: "delta"; text: string; tokens: number[]; logprobs?: TokenLogprobInfo[] }
+  | { index: number; type: "delta"; text: string; tokens: number[]; logprobs?: TokenLogprobInfo[]; cachedTokens?: number }
   | { index: number; type: "done"; finishReason: "stop" | "length" | "abort"; stopSequence?: string; stats: GenerateStats };
 
 /**
@@ -41,8 +62,10 @@ export function checkFits(engine: Engine, promptTokens: number, maxTokens: numbe
 
 /**
  * Runs `n` generations of one prompt at once (seeds seed, seed+1, ...) and merges their events
- * in arrival order. Aborting `signal` (client gone) cancels all of them. With `promptText` (the
- * rendered chat) each choice that ends cleanly is remembered in the served model's turn memo.
+ * in arrival order. The request is taken whole or refused whole ("overloaded" for all `n`
+ * before any starts), and its choices end together: aborting `signal` (client gone) or one
+ * choice failing ends all of them. With `promptText` (the rendered chat) each choice that ends
+ * cleanly is remembered in the served model's turn memo. Accounting is one record per request.
  */
 export function generateChoices(
   served: ServedModel,
@@ -53,36 +76,72 @@ export function generateChoices(
   promptText?: string,
 ): AsyncIterable<ChoiceEvent> {
   const engine = served.engine;
+  engine.checkCapacity(n);
   const queue = new AsyncQueue<ChoiceEvent>();
+  const all = new AbortController();
+  // each choice's generation listens on it
+  setMaxListeners(n + 10, all.signal);
+  const onAbort = () => all.abort();
+  if (signal.aborted) all.abort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  const stats: (GenerateStats | undefined)[] = new Array(n);
+  const reasons: string[] = new Array(n);
   let open = n;
+  const ended = () => {
+    if (--open > 0) return;
+    signal.removeEventListener("abort", onAbort);
+    // accounting first: it must survive a client that went away
+    const done = stats.filter((x) => x !== undefined);
+    if (done.length > 0) served.record(requestRecord(done, reasons.find((r) => r !== undefined)!));
+  };
+  // only chat turns with the memo on keep their text and tokens
+  const remember = promptText !== undefined && served.turns !== undefined;
   for (let index = 0; index < n; index++) {
     const p = params.seed !== undefined ? { ...params, seed: (params.seed + index) % 2 ** 32 } : params;
     void (async () => {
-      // only chat turns with the memo on keep their text and tokens
-      const remember = promptText !== undefined && served.turns !== undefined;
       let text = "";
       const tokens: number[] = [];
       try {
-        for await (const ev of engine.generate(prompt, p, { signal })) {
+        for await (const ev of engine.generate(prompt, p, { signal: all.signal })) {
           if (ev.type === "delta") {
             if (remember) {
               text += ev.text;
               tokens.push(...ev.tokens);
             }
           } else {
-            // accounting first: it must survive a client that went away
-            served.record(ev.finishReason, ev.stats);
+            stats[index] = ev.stats;
+            reasons[index] = ev.finishReason;
             if (remember) rememberTurn(served.turns!, promptText! + text, prompt, tokens, ev);
           }
-          queue.push({ index, ...(ev as GenerateEvent) } as ChoiceEvent);
+          queue.push({ index, ...ev });
         }
-        if (--open === 0) queue.end();
+        ended();
+        if (open === 0) queue.end();
       } catch (e) {
+        all.abort();
+        ended();
         queue.fail(e);
       }
     })();
   }
   return queue;
+}
+
+function requestRecord(choices: readonly GenerateStats[], finishReason: string): RequestRecord {
+  const first = choices.map((c) => (c.outputTokens > 0 ? c.timeToFirstTokenMs : Infinity));
+  const ttft = Math.min(...first);
+  const decodeTokens = choices.reduce((s, c) => s + Math.max(0, c.outputTokens - 1), 0);
+  const decodeMs = choices.reduce((s, c) => s + c.timePerOutputTokenMs * Math.max(0, c.outputTokens - 1), 0);
+  return {
+    promptTokens: choices[0]!.promptTokens,
+    cachedTokens: Math.min(...choices.map((c) => c.cachedTokens)),
+    outputTokens: choices.reduce((s, c) => s + c.outputTokens, 0),
+    finishReason,
+    queueMs: Math.min(...choices.map((c) => c.queueMs)),
+    timeToFirstTokenMs: Number.isFinite(ttft) ? ttft : undefined,
+    timePerOutputTokenMs: decodeTokens > 0 ? decodeMs / decodeTokens : 0,
+    totalMs: Math.max(...choices.map((c) => c.totalMs)),
+  };
 }
 
 /**

@@ -3,7 +3,8 @@
  * dashboards need only the prefix changed.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Engine, GenerateStats } from "../index.js";
+import type { Engine } from "../index.js";
+import type { RequestRecord } from "./choices.js";
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 
@@ -69,15 +70,15 @@ export class Metrics {
     this.queue = h("inferd:request_queue_time_seconds", "Time waiting before the first token was computed.");
   }
 
-  /** Records a finished generation (every choice of every request, aborted ones too). */
-  record(model: string, finishReason: string, s: GenerateStats): void {
+  /** Records a finished request (one per request, whatever its n; aborted ones too). */
+  record(model: string, r: RequestRecord): void {
     const l = { model_name: model };
-    this.promptTokens.inc(l, s.promptTokens);
-    this.generationTokens.inc(l, s.outputTokens);
-    this.requests.inc({ model_name: model, finished_reason: finishReason });
-    if (s.outputTokens > 0) this.ttft.observe(l, s.timeToFirstTokenMs / 1000);
-    if (s.outputTokens > 1) this.itl.observe(l, s.timePerOutputTokenMs / 1000);
-    this.e2e.observe(l, s.totalMs / 1000);
-    this.queue.observe(l, s.queueMs / 1000);
+    this.promptTokens.inc(l, r.promptTokens);
+    this.generationTokens.inc(l, r.outputTokens);
+    this.requests.inc({ model_name: model, finished_reason: r.finishReason });
+    if (r.timeToFirstTokenMs !== undefined) this.ttft.observe(l, r.timeToFirstTokenMs / 1000);
+    if (r.outputTokens > 1) this.itl.observe(l, r.timePerOutputTokenMs / 1000);
+    this.e2e.observe(l, r.totalMs / 1000);
+    this.queue.observe(l, r.queueMs / 1000);
   }
 }

@@ -11,6 +11,7 @@ import { streamSSE } from "hono/streaming";
 import type { GenerateParams } from "../index.js";
 import type { TokenLogprobInfo } from "../output/output-processor.js";
 import { generateChoices, type ChoiceEvent, type ServedModel } from "./choices.js";
+import type { RequestScope } from "./request-scope.js";
 import { openAiError, toApiError } from "./errors.js";
 import { chatLogprobs, textLogprobs, usage } from "./openai-format.js";
 import type { ChatCompletionRequest, CompletionRequest } from "./schemas.js";
@@ -69,13 +70,12 @@ class ChoiceOutput {
   }
 }
 
-export async function respond(c: Context, served: ServedModel, job: Completion): Promise<Response> {
+export async function respond(c: Context, served: ServedModel, job: Completion, scope: RequestScope): Promise<Response> {
   const { kind, prompt, params: p, request: r } = job;
   const n = r.n ?? 1;
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
   const created = Math.floor(Date.now() / 1000);
-  const ac = new AbortController();
-  const events = generateChoices(served, prompt, p, n, ac.signal, job.promptText)[Symbol.asyncIterator]();
+  const events = generateChoices(served, prompt, p, n, scope.signal, job.promptText)[Symbol.asyncIterator]();
   const echo = kind === "text" && (r as CompletionRequest).echo ? served.engine.detokenize(prompt) : "";
   const outs = Array.from({ length: n }, () => new ChoiceOutput(job.tools));
   const wantLogprobs = p.logprobs !== undefined;
@@ -83,8 +83,9 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
   const first = await events.next();
 
   if (!r.stream) {
-    c.req.raw.signal.addEventListener("abort", () => ac.abort(), { once: true });
     for (let ev = first; !ev.done; ev = await events.next()) outs[ev.value.index]!.add(ev.value);
+    // cut by shutdown: the answer is incomplete, and saying so beats a truncated 200
+    if (scope.wasCut()) throw scope.signal.reason;
     const choices = outs.map((o, index) =>
       kind === "chat"
         ? {
@@ -112,10 +113,12 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
   }
 
   const includeUsage = r.stream_options?.include_usage === true;
+  const release = scope.hold();
   return streamSSE(c, async (stream) => {
-    stream.onAbort(() => ac.abort());
     const base = { id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model: served.id, system_fingerprint: null };
     const send = (choice: object) => stream.writeSSE({ data: JSON.stringify({ ...base, choices: [choice], ...(includeUsage ? { usage: null } : {}) }) });
+    const finishChunk = (index: number, reason: string) =>
+      send(kind === "chat" ? { index, delta: {}, logprobs: null, finish_reason: reason } : { index, text: "", logprobs: null, finish_reason: reason });
     const started = new Set<number>();
     try {
       for (let ev = first; !ev.done; ev = await events.next()) {
@@ -127,7 +130,11 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
           else if (echo) await send({ index: e.index, text: echo, logprobs: null, finish_reason: null });
         }
         const piece = out.add(e);
-        if (e.type === "done" && e.finishReason === "abort") continue;
+        if (e.type === "done" && e.finishReason === "abort") {
+          // a client that left gets nothing more; one cut by shutdown learns each choice ended
+          if (scope.wasCut()) await finishChunk(e.index, "abort");
+          continue;
+        }
         if (piece.content.length > 0 || piece.logprobs.length > 0) {
           const lp = !wantLogprobs ? null : kind === "chat" ? chatLogprobs(piece.logprobs) : textLogprobs(piece.logprobs);
           await send(kind === "chat" ? { index: e.index, delta: { content: piece.content }, logprobs: lp, finish_reason: null } : { index: e.index, text: piece.content, logprobs: lp, finish_reason: null });
@@ -136,19 +143,21 @@ export async function respond(c: Context, served: ServedModel, job: Completion):
           const k = out.calls.indexOf(call);
           await send({ index: e.index, delta: { tool_calls: [{ index: k, ...call }] }, logprobs: null, finish_reason: null });
         }
-        if (e.type === "done") {
-          await send(kind === "chat" ? { index: e.index, delta: {}, logprobs: null, finish_reason: out.finish } : { index: e.index, text: "", logprobs: null, finish_reason: out.finish });
-        }
+        if (e.type === "done") await finishChunk(e.index, out.finish);
       }
-      if (ac.signal.aborted) return;
+      if (scope.signal.aborted && !scope.wasCut()) return;
       if (includeUsage) {
         await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: totalUsage(prompt.length, outs) }) });
       }
+      if (scope.wasCut()) await stream.writeSSE({ data: JSON.stringify(openAiError(toApiError(scope.signal.reason))) });
       await stream.writeSSE({ data: "[DONE]" });
     } catch (e) {
       // never a silent 200 close: the client learns what went wrong
       await stream.writeSSE({ data: JSON.stringify(openAiError(toApiError(e))) });
-      ac.abort();
+      await stream.writeSSE({ data: "[DONE]" });
+      scope.abort();
+    } finally {
+      release();
     }
   });
 }

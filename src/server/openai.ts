@@ -10,6 +10,7 @@ import { renderChat, type ChatMessage } from "./chat-template.js";
 import { checkFits, type ServedModel } from "./choices.js";
 import { HttpError } from "./errors.js";
 import { respond } from "./openai-respond.js";
+import type { RequestScope } from "./request-scope.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
 import { memoTokenize } from "./turn-memo.js";
 import { toolCallGrammar, type ToolChoice } from "./tool-calls.js";
@@ -69,7 +70,7 @@ export function chatPrompt(served: ServedModel, text: string): number[] {
   return memoTokenize(served.turns, text, (t, first) => engine.tokenize(t, { addBos: first && addBos, special: true })).tokens;
 }
 
-export async function chatCompletions(c: Context, served: ServedModel, r: ChatCompletionRequest): Promise<Response> {
+export async function chatCompletions(c: Context, served: ServedModel, r: ChatCompletionRequest, scope: RequestScope): Promise<Response> {
   const engine = served.engine;
   const messages: ChatMessage[] = r.messages.map((m) => ({
     role: m.role === "developer" ? "system" : m.role,
@@ -93,17 +94,17 @@ export async function chatCompletions(c: Context, served: ServedModel, r: ChatCo
   checkFits(engine, prompt.length, maxTokens, r.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
   const grammar = (useTools ? toolCallGrammar(tools, toolChoice) : undefined) ?? responseGrammar(r.response_format);
   const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-  return respond(c, served, { kind: "chat", prompt, promptText: text, params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools });
+  return respond(c, served, { kind: "chat", prompt, promptText: text, params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools }, scope);
 }
 
-export async function completions(c: Context, served: ServedModel, r: CompletionRequest): Promise<Response> {
+export async function completions(c: Context, served: ServedModel, r: CompletionRequest, scope: RequestScope): Promise<Response> {
   const engine = served.engine;
   const prompt = typeof r.prompt === "string" ? engine.tokenize(r.prompt) : typeof r.prompt[0] === "string" ? engine.tokenize(r.prompt[0]) : (r.prompt as number[]);
   // OpenAI's default for /v1/completions is 16 tokens
   const maxTokens = r.max_tokens === null ? undefined : (r.max_tokens ?? 16);
   checkFits(engine, prompt.length, maxTokens);
   const p = params(r, maxTokens, r.logprobs ?? undefined, responseGrammar(r.response_format));
-  return respond(c, served, { kind: "text", prompt, params: p, request: r, tools: false });
+  return respond(c, served, { kind: "text", prompt, params: p, request: r, tools: false }, scope);
 }
 
 export async function embeddings(c: Context, served: ServedModel, r: EmbeddingRequest): Promise<Response> {
