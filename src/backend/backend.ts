@@ -29,6 +29,17 @@ export interface ModelInfo {
   addBos: boolean;
   /** True for embedding-only models (no token generation). */
   embeddingOnly: boolean;
+  /**
+   * Texts that tokenizing with `special: true` turns into control tokens (`<|im_end|>`, `<s>`):
+   * client text holding one must be tokenized as plain text, or it could forge a turn.
+   */
+  controlTokenTexts: readonly string[];
+  /**
+   * An upper bound on the UTF-8 bytes one token stands for: a text of B bytes has at least
+   * B / maxTokenBytes tokens, so an input too long for the context is refused before the
+   * (synchronous) tokenizer spends time on it.
+   */
+  maxTokenBytes: number;
 }
 
 /** How the backend's KV cache is shaped, fixed at load time. */

@@ -30,7 +30,37 @@ export function modelInfo(m: LlamaModel, path: string): ModelInfo {
     eosText: m.tokens.eosString ?? undefined,
     addBos: m.tokens.shouldPrependBosToken,
     embeddingOnly: !m.fileInsights.hasDecoder,
+    ...vocabularyBounds(m.fileInfo.metadata.tokenizer?.ggml as VocabMetadata | undefined),
   };
+}
+
+interface VocabMetadata {
+  tokens?: readonly string[];
+  token_type?: readonly number[];
+}
+
+/** llama.cpp's token types that only `special: true` tokenization produces (UNKNOWN, CONTROL). */
+const SPECIAL_ONLY_TYPES = new Set([2, 3]);
+
+/**
+ * Control-token texts and the longest token, from the GGUF vocabulary. A vocabulary entry is
+ * the token's text as the tokenizer stores it (GPT-2's byte-level alphabet, SentencePiece's
+ * "▁" and <0xNN>): never fewer UTF-8 bytes than the text it decodes to, so its length bounds
+ * that text's from above.
+ */
+function vocabularyBounds(v: VocabMetadata | undefined): { controlTokenTexts: string[]; maxTokenBytes: number } {
+  const tokens = v?.tokens ?? [];
+  const types = v?.token_type ?? [];
+  const controlTokenTexts: string[] = [];
+  let maxTokenBytes = 1;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(t, "utf8"));
+    if (SPECIAL_ONLY_TYPES.has(types[i] ?? 1) && t.length > 0) controlTokenTexts.push(t);
+  }
+  // no vocabulary in the metadata: nothing to bound by
+  if (tokens.length === 0) maxTokenBytes = Number.POSITIVE_INFINITY;
+  return { controlTokenTexts, maxTokenBytes };
 }
 
 /** "MOSTLY_Q8_0" -> "Q8_0"; the GGUF's general.file_type names the dominant quantization. */

@@ -221,6 +221,11 @@ export class Engine {
     return { running: this.core.scheduler.runningCount, waiting: this.core.scheduler.waitingCount };
   }
 
+  /** Share of KV cells held by running requests (0..1; cached prefixes count as free: they are evictable). */
+  get kvUsage(): number {
+    return this.core.scheduler.kvUsage;
+  }
+
   /** Whether finished requests' KV is kept for later prompts (automatic prefix caching). */
   get prefixCaching(): boolean {
     return this.core.scheduler.config.prefixCache === true;

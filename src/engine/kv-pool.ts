@@ -41,6 +41,13 @@ export class KvPool {
     return this.totalCells - this.usedTotal;
   }
 
+  /** Cells held by running requests: cached prefixes, which any allocation may evict, not counted. */
+  get activeCells(): number {
+    let cached = 0;
+    for (const c of this.cached.values()) cached += this.used.get(c.slot) ?? 0;
+    return this.usedTotal - cached;
+  }
+
   get freeSlotCount(): number {
     return this.freeSlots.length;
   }

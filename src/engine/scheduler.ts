@@ -106,6 +106,11 @@ export class Scheduler {
     return this.running.length;
   }
 
+  /** Share of KV cells that running requests hold (vLLM's kv_cache_usage_perc: 0 when idle, cached prefixes included). */
+  get kvUsage(): number {
+    return this.kv.activeCells / this.kv.totalCells;
+  }
+
   hasWork(): boolean {
     return this.waiting.length > 0 || this.running.length > 0 || this.pendingOps.length > 0;
   }

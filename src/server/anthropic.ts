@@ -5,9 +5,9 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import { renderChat, type ChatMessage } from "./chat-template.js";
+import type { ChatMessage } from "./chat-template.js";
 import { checkFits, generateChoices, type ServedModel } from "./choices.js";
-import { chatPrompt } from "./openai.js";
+import { chatPrompt } from "./chat-prompt.js";
 import { anthropicError, toApiError } from "./errors.js";
 import type { MessagesRequest } from "./schemas.js";
 import type { RequestScope } from "./request-scope.js";
@@ -25,8 +25,7 @@ export async function messages(c: Context, served: ServedModel, r: MessagesReque
     ...(r.system !== undefined ? [{ role: "system", content: text(r.system) }] : []),
     ...r.messages.map((m) => ({ role: m.role, content: text(m.content) })),
   ];
-  const rendered = renderChat(engine.model, chat);
-  const prompt = chatPrompt(served, rendered);
+  const { tokens: prompt, text: rendered } = await chatPrompt(served, chat);
   checkFits(engine, prompt.length, r.max_tokens);
   const events = generateChoices(
     served,

@@ -12,10 +12,11 @@ const stats = { promptTokens: 1, outputTokens: 2, queueMs: 0, timeToFirstTokenMs
 /** An engine whose `generate` plays `script`; a thrown value fails the stream at that point. */
 function fakeEngine(script: (GenerateEvent | Error)[]): Engine {
   const fake = {
-    model: { name: "fake", chatTemplate: undefined, bosText: undefined, eosText: undefined, addBos: false },
+    model: { name: "fake", chatTemplate: undefined, bosText: undefined, eosText: undefined, addBos: false, vocabSize: 0, controlTokenTexts: [], maxTokenBytes: 4 },
     kv: { cellsPerSequence: 100, maxSequences: 1, maxBatchTokens: 10 },
     load: { running: 0, waiting: 0 },
     checkCapacity: () => {},
+    kvUsage: 0,
     tokenize: (text: string) => Array.from(text, (ch) => ch.charCodeAt(0)),
     detokenize: (tokens: number[]) => String.fromCharCode(...tokens),
     async *generate(): AsyncGenerator<GenerateEvent> {

@@ -60,6 +60,16 @@ export function checkFits(engine: Engine, promptTokens: number, maxTokens: numbe
   }
 }
 
+/** OpenAI answers 400 for a `logit_bias` key that is no token of the model: so do we. */
+export function checkLogitBias(engine: Engine, bias: Record<string, number> | null | undefined): void {
+  const vocab = engine.model.vocabSize;
+  for (const key of Object.keys(bias ?? {})) {
+    if (vocab > 0 && Number(key) >= vocab) {
+      throw new HttpError(400, `invalid logit_bias: token ${key} is outside the vocabulary (${vocab} tokens)`, "invalid_request_error", "logit_bias");
+    }
+  }
+}
+
 /**
  * Runs `n` generations of one prompt at once (seeds seed, seed+1, ...) and merges their events
  * in arrival order. The request is taken whole or refused whole ("overloaded" for all `n`

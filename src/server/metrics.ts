@@ -38,6 +38,15 @@ export class Metrics {
         for (const [name, e] of engines) this.set({ model_name: name }, e.load.waiting);
       },
     });
+    new Gauge({
+      name: "inferd:kv_cache_usage_perc",
+      help: "KV-cache usage: share of KV cells held by running requests (1 means 100%; cached prefixes are evictable and not counted).",
+      labelNames: ["model_name"],
+      registers,
+      collect() {
+        for (const [name, e] of engines) this.set({ model_name: name }, e.kvUsage);
+      },
+    });
     // counters the engines keep (prefix cache, speculative decoding), read when scraped
     const engineCounter = (name: string, help: string, read: (e: Engine) => number) => {
       const seen = new Map<string, number>();

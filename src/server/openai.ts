@@ -6,13 +6,14 @@
 import type { Context } from "hono";
 import type { GrammarSpec } from "../backend/backend.js";
 import type { GenerateParams } from "../index.js";
-import { renderChat, type ChatMessage } from "./chat-template.js";
-import { checkFits, type ServedModel } from "./choices.js";
+import type { ChatMessage } from "./chat-template.js";
+import { chatPrompt } from "./chat-prompt.js";
+import { checkTokenBound } from "./bounded-tokenize.js";
+import { checkFits, checkLogitBias, type ServedModel } from "./choices.js";
 import { HttpError } from "./errors.js";
 import { respond } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
-import { memoTokenize } from "./turn-memo.js";
 import { toolCallGrammar, type ToolChoice } from "./tool-calls.js";
 
 /** OpenAI request fields -> engine parameters. */
@@ -59,17 +60,6 @@ function messageText(content: ChatCompletionRequest["messages"][number]["content
   return typeof content === "string" ? content : content.map((p) => p.text).join("");
 }
 
-/**
- * Tokens of a rendered chat: BOS only when the template did not already write it; earlier turns
- * as the model really saw and generated them when the turn memo holds them.
- */
-export function chatPrompt(served: ServedModel, text: string): number[] {
-  const engine = served.engine;
-  const bos = engine.model.bosText;
-  const addBos = engine.model.addBos && !(bos && text.startsWith(bos));
-  return memoTokenize(served.turns, text, (t, first) => engine.tokenize(t, { addBos: first && addBos, special: true })).tokens;
-}
-
 export async function chatCompletions(c: Context, served: ServedModel, r: ChatCompletionRequest, scope: RequestScope): Promise<Response> {
   const engine = served.engine;
   const messages: ChatMessage[] = r.messages.map((m) => ({
@@ -88,18 +78,21 @@ export async function chatCompletions(c: Context, served: ServedModel, r: ChatCo
     throw new HttpError(400, `tool_choice "required" needs at least one tool`, "invalid_request_error", "tool_choice");
   }
   const useTools = tools.length > 0 && toolChoice !== "none";
-  const text = renderChat(engine.model, messages, { tools: useTools ? tools : undefined });
-  const prompt = chatPrompt(served, text);
+  checkLogitBias(engine, r.logit_bias);
+  const { tokens: prompt, text } = await chatPrompt(served, messages, { tools: useTools ? tools : undefined });
   const maxTokens = r.max_completion_tokens ?? r.max_tokens ?? undefined;
   checkFits(engine, prompt.length, maxTokens, r.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
   const grammar = (useTools ? toolCallGrammar(tools, toolChoice) : undefined) ?? responseGrammar(r.response_format);
   const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-  return respond(c, served, { kind: "chat", prompt, promptText: text, params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools }, scope);
+  return respond(c, served, { kind: "chat", prompt, ...(text !== undefined ? { promptText: text } : {}), params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools }, scope);
 }
 
 export async function completions(c: Context, served: ServedModel, r: CompletionRequest, scope: RequestScope): Promise<Response> {
   const engine = served.engine;
-  const prompt = typeof r.prompt === "string" ? engine.tokenize(r.prompt) : typeof r.prompt[0] === "string" ? engine.tokenize(r.prompt[0]) : (r.prompt as number[]);
+  checkLogitBias(engine, r.logit_bias);
+  const promptText = typeof r.prompt === "string" ? r.prompt : typeof r.prompt[0] === "string" ? r.prompt[0] : undefined;
+  if (promptText !== undefined) await checkTokenBound(engine, promptText, "prompt");
+  const prompt = promptText !== undefined ? engine.tokenize(promptText) : (r.prompt as number[]);
   // OpenAI's default for /v1/completions is 16 tokens
   const maxTokens = r.max_tokens === null ? undefined : (r.max_tokens ?? 16);
   checkFits(engine, prompt.length, maxTokens);
@@ -113,6 +106,7 @@ export async function embeddings(c: Context, served: ServedModel, r: EmbeddingRe
     typeof r.input === "string" ? [r.input]
     : typeof r.input[0] === "number" ? [r.input as number[]]
     : (r.input as (string | number[])[]);
+  for (const input of inputs) if (typeof input === "string") await checkTokenBound(engine, input, "input");
   const out = await engine.embed(inputs);
   const total = out.reduce((s, o) => s + o.tokens, 0);
   return c.json({
