@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
 import { serve } from "@hono/node-server";
+import OpenAI from "openai";
 import { Engine } from "../src/index.js";
 import { createApp } from "../src/server/app.js";
 import { chatPrompt } from "../src/server/chat-prompt.js";
@@ -18,7 +20,7 @@ type Json = any;
 type Res = Omit<Response, "json"> & { json(): Promise<Json> };
 
 /** A server over `engines` on 127.0.0.1; `close` stops it and frees the engines. */
-export async function startApp(engines: Map<string, Engine>, opts: { maxBodyBytes?: number } = {}) {
+export async function startApp(engines: Map<string, Engine>, opts: { maxBodyBytes?: number; corsOrigin?: string } = {}) {
   const app = createApp({ engines, ...opts });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server));
@@ -172,5 +174,118 @@ describe("hostile clients: input", needsShared, () => {
     const e = (await r.json()).error;
     assert.equal(e.code, "context_length_exceeded");
     assert.equal(e.param, "prompt");
+  });
+});
+
+describe("pieces clients call: tools on /v1/messages, count_tokens, models/{id}, 405, CORS, embeddings", needsShared, () => {
+  let s: Awaited<ReturnType<typeof startApp>>;
+  let anthropic: Anthropic;
+  let openai: OpenAI;
+  before(async () => {
+    const chat = await Engine.load({ model: CHAT, threads: 1, maxSequences: 2, contextSize: 1024, kvTierBytes: 0 });
+    s = await startApp(new Map([["chat", chat]]), { corsOrigin: "http://app.test" });
+    anthropic = new Anthropic({ baseURL: s.base, apiKey: "unused", maxRetries: 0 });
+    openai = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(async () => s?.close());
+
+  const weather: Anthropic.Tool = {
+    name: "get_weather",
+    description: "Weather in a city",
+    input_schema: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] },
+  };
+
+  it("Anthropic tools: a forced call is a tool_use block, its result goes back as tool_result", async () => {
+    const m = await anthropic.messages.create({ model: "chat", max_tokens: 80, tools: [weather], tool_choice: { type: "tool", name: "get_weather" }, messages: [{ role: "user", content: "Weather in Oslo?" }] });
+    assert.equal(m.stop_reason, "tool_use");
+    const use = m.content.find((b) => b.type === "tool_use");
+    assert.ok(use?.type === "tool_use", JSON.stringify(m.content));
+    assert.equal(use.name, "get_weather");
+    assert.equal(typeof (use.input as { city: unknown }).city, "string");
+    assert.match(use.id, /^toolu_/);
+    const next = await anthropic.messages.create({
+      model: "chat",
+      max_tokens: 4,
+      tools: [weather],
+      messages: [
+        { role: "user", content: "Weather in Oslo?" },
+        { role: "assistant", content: m.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "sunny, 20 C" }] },
+      ],
+    });
+    assert.equal(next.type, "message");
+    const count = await anthropic.messages.countTokens({ model: "chat", tools: [weather], messages: [{ role: "user", content: "Weather in Oslo?" }] });
+    assert.equal(count.input_tokens, m.usage.input_tokens + (m.usage.cache_read_input_tokens ?? 0));
+  });
+
+  it("Anthropic tools streamed: the SDK assembles the tool_use block from input_json_delta", async () => {
+    const final = await anthropic.messages
+      .stream({ model: "chat", max_tokens: 80, tools: [weather], tool_choice: { type: "any" }, messages: [{ role: "user", content: "Weather in Oslo?" }] })
+      .finalMessage();
+    assert.equal(final.stop_reason, "tool_use");
+    const use = final.content.find((b) => b.type === "tool_use");
+    assert.ok(use?.type === "tool_use" && typeof (use.input as { city: unknown }).city === "string", JSON.stringify(final.content));
+  });
+
+  it("tool_choice required cut by max_tokens: no markup in content, OpenAI or Anthropic", async () => {
+    const tools: OpenAI.ChatCompletionTool[] = [{ type: "function", function: { name: "get_weather", parameters: weather.input_schema as Record<string, unknown> } }];
+    const r = await openai.chat.completions.create({ model: "chat", max_tokens: 4, tools, tool_choice: "required", messages: [{ role: "user", content: "hi" }] });
+    assert.equal(r.choices[0]!.finish_reason, "length");
+    assert.doesNotMatch(r.choices[0]!.message.content ?? "", /tool_call/);
+    const m = await anthropic.messages.create({ model: "chat", max_tokens: 4, tools: [weather], tool_choice: { type: "any" }, messages: [{ role: "user", content: "hi" }] });
+    assert.equal(m.stop_reason, "max_tokens");
+    assert.doesNotMatch(JSON.stringify(m.content), /tool_call/);
+  });
+
+  it("Anthropic streaming usage: message_start and message_delta give the same cached split", async () => {
+    const ask = { model: "chat", max_tokens: 3, messages: [{ role: "user" as const, content: "Tell me a long story about a dragon and a knight who became friends." }] };
+    await anthropic.messages.create(ask);
+    const res = await s.post("/v1/messages", { ...ask, stream: true });
+    const events = (await res.text()).split("\n\n").filter((e) => e.includes("data: ")).map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)));
+    const start = events.find((e) => e.type === "message_start").message.usage;
+    const delta = events.find((e) => e.type === "message_delta").usage;
+    assert.ok(start.cache_read_input_tokens > 10, JSON.stringify(start));
+    assert.equal(start.input_tokens, delta.input_tokens);
+    assert.equal(start.cache_read_input_tokens, delta.cache_read_input_tokens);
+  });
+
+  it("GET /v1/models/{id} (the SDK's models.retrieve); an unknown id is a 404", async () => {
+    const m = await openai.models.retrieve("chat");
+    assert.equal(m.id, "chat");
+    await assert.rejects(openai.models.retrieve("nope"), (e: unknown) => (e as { status?: number }).status === 404);
+  });
+
+  it("a wrong method on a known path is a 405 with Allow", async () => {
+    const r = await fetch(`${s.base}/v1/chat/completions`);
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get("allow"), "POST");
+    assert.equal(typeof ((await r.json()) as Json).error.message, "string");
+    assert.equal((await fetch(`${s.base}/v1/models`, { method: "DELETE" })).status, 405);
+    assert.equal((await fetch(`${s.base}/v1/nope`)).status, 404);
+  });
+
+  it("CORS when enabled: preflight answered, the origin allowed", async () => {
+    const pre = await fetch(`${s.base}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.test", "access-control-request-method": "POST", "access-control-request-headers": "content-type,authorization" },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "http://app.test");
+    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /authorization/i);
+    const r = await fetch(`${s.base}/v1/models`, { headers: { origin: "http://app.test" } });
+    assert.equal(r.headers.get("access-control-allow-origin"), "http://app.test");
+  });
+
+  it("embeddings: dimensions honoured when it is the model's, else a 400; empty input refused", async () => {
+    const native = (await openai.embeddings.create({ model: "chat", input: "hello" })).data[0]!.embedding.length;
+    const same = await openai.embeddings.create({ model: "chat", input: "hello", dimensions: native });
+    assert.equal(same.data[0]!.embedding.length, native);
+    let r = await s.post("/v1/embeddings", { model: "chat", input: "hello", dimensions: 8 });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).error.param, "dimensions");
+    for (const input of ["", [""], []]) {
+      r = await s.post("/v1/embeddings", { model: "chat", input });
+      assert.equal(r.status, 400, JSON.stringify(input));
+    }
   });
 });

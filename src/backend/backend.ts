@@ -27,6 +27,8 @@ export interface ModelInfo {
   eosText: string | undefined;
   /** Whether tokenizing a prompt should start with BOS (the GGUF's add_bos_token). */
   addBos: boolean;
+  /** Size of the model's hidden state: its embedding vectors' dimensions. */
+  embeddingSize: number;
   /** True for embedding-only models (no token generation). */
   embeddingOnly: boolean;
   /**

@@ -29,6 +29,7 @@ export function modelInfo(m: LlamaModel, path: string): ModelInfo {
     bosText: m.tokens.bosString ?? undefined,
     eosText: m.tokens.eosString ?? undefined,
     addBos: m.tokens.shouldPrependBosToken,
+    embeddingSize: m.embeddingVectorSize,
     embeddingOnly: !m.fileInsights.hasDecoder,
     ...vocabularyBounds(m.fileInfo.metadata.tokenizer?.ggml as VocabMetadata | undefined),
   };

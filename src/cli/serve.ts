@@ -25,6 +25,7 @@ Options:
                          --batch-size is never split (default: --batch-size)
       --max-queue N      waiting requests beyond which requests get 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
+      --cors ORIGIN      allow browser requests from ORIGIN ("*" for any): CORS headers and preflights
       --max-body N       largest request body in bytes (default 4194304)
       --shutdown-timeout S   seconds to let streams finish on SIGTERM (default 10)
       --no-prefix-cache  compute every prompt in full (for comparison)
@@ -45,7 +46,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -60,6 +61,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         "batch-size": { type: "string" },
         "step-tokens": { type: "string" },
         "api-key": { type: "string" },
+        cors: { type: "string" },
         "max-body": { type: "string" },
         "shutdown-timeout": { type: "string" },
         "no-prefix-cache": { type: "boolean" },
@@ -114,7 +116,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     engines.set(modelId(spec), engine);
   }
   const lifecycle = new Lifecycle();
-  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes, lifecycle });
+  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes, lifecycle, ...(v.cors !== undefined ? { corsOrigin: v.cors } : {}) });
   const host = v.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {

@@ -5,12 +5,14 @@ import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import type { Engine } from "../index.js";
-import { messages } from "./anthropic.js";
+import { cors } from "hono/cors";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { countTokens, messages } from "./anthropic.js";
 import type { ServedModel } from "./choices.js";
 import { anthropicError, HttpError, openAiError, toApiError, type ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { chatCompletions, completions, embeddings } from "./openai.js";
-import { chatCompletionRequest, completionRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
+import { chatCompletionRequest, completionRequest, countTokensRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
 import { TurnMemo } from "./turn-memo.js";
 import { Lifecycle } from "./lifecycle.js";
 import { openScope, type RequestScope } from "./request-scope.js";
@@ -23,6 +25,8 @@ export interface AppOptions {
   apiKey?: string;
   /** Largest request body in bytes (default 4 MiB); beyond it a 413. */
   maxBodyBytes?: number;
+  /** Allow cross-origin requests from this origin ("*" for any): CORS headers and preflights. */
+  corsOrigin?: string;
   /** Shutdown as the handlers see it (the CLI drives it on SIGTERM); default: one that never drains. */
   lifecycle?: Lifecycle;
 }
@@ -40,7 +44,7 @@ export function createApp(opts: AppOptions) {
     });
   }
   const app = new Hono();
-  const isAnthropic = (c: Context) => c.req.path === "/v1/messages";
+  const isAnthropic = (c: Context) => c.req.path.startsWith("/v1/messages");
   const fail = (c: Context, err: ApiError) => {
     if (err.retryAfterSeconds !== undefined) c.header("Retry-After", String(err.retryAfterSeconds));
     return c.json(isAnthropic(c) ? anthropicError(err) : openAiError(err), err.status as 400);
@@ -48,6 +52,20 @@ export function createApp(opts: AppOptions) {
 
   app.onError((e, c) => fail(c, toApiError(e)));
   app.notFound((c) => fail(c, toApiError(new HttpError(404, `no route ${c.req.method} ${c.req.path}`))));
+  if (opts.corsOrigin !== undefined) {
+    app.use("*", cors({ origin: opts.corsOrigin, allowHeaders: ["Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta"], maxAge: 600 }));
+  }
+  // a known path with the wrong method is a 405 naming the allowed ones, not a 404
+  app.use(
+    "*",
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) => {
+        c.header("Allow", methods.join(", "));
+        return fail(c, toApiError(new HttpError(405, `${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(" or ")}`, "invalid_request_error", null, "method_not_allowed")));
+      },
+    }),
+  );
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
@@ -72,12 +90,14 @@ export function createApp(opts: AppOptions) {
     }),
   );
 
-  app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: [...served.values()].map((m) => ({ id: m.id, object: "model", created: 0, owned_by: "inferd", max_model_len: m.engine.kv.cellsPerSequence })),
-    }),
-  );
+  const modelObject = (m: ServedModel) => ({ id: m.id, object: "model", created: 0, owned_by: "inferd", max_model_len: m.engine.kv.cellsPerSequence });
+  app.get("/v1/models", (c) => c.json({ object: "list", data: [...served.values()].map(modelObject) }));
+  // ids may hold "/" and ":" (hf:owner/repo/file.gguf)
+  app.get("/v1/models/:id{.+}", (c) => {
+    const m = served.get(c.req.param("id"));
+    if (m === undefined) throw new HttpError(404, `the model "${c.req.param("id")}" does not exist`, "invalid_request_error", "model", "model_not_found");
+    return c.json(modelObject(m));
+  });
 
   const route = <S extends z.ZodType>(schema: S, handler: (c: Context, m: ServedModel, body: z.infer<S>, scope: RequestScope) => Promise<Response>) =>
     async (c: Context) => {
@@ -110,5 +130,6 @@ export function createApp(opts: AppOptions) {
   app.post("/v1/completions", route(completionRequest, completions));
   app.post("/v1/embeddings", route(embeddingRequest, embeddings));
   app.post("/v1/messages", route(messagesRequest, messages));
+  app.post("/v1/messages/count_tokens", route(countTokensRequest, countTokens));
   return app;
 }

@@ -24,8 +24,8 @@ export interface Completion {
   promptText?: string;
   params: GenerateParams;
   request: ChatCompletionRequest | CompletionRequest;
-  /** Parse tool calls out of the output (chat with tools). */
-  tools: boolean;
+  /** Parse tool calls out of the output (chat with tools): "forced" when a grammar makes it all calls. */
+  tools: "none" | "parse" | "forced";
 }
 
 /** What one event of a choice adds to the response. */
@@ -46,8 +46,8 @@ class ChoiceOutput {
   finish = "stop";
   private readonly tools: ToolCallExtractor | undefined;
 
-  constructor(tools: boolean) {
-    this.tools = tools ? new ToolCallExtractor() : undefined;
+  constructor(tools: Completion["tools"]) {
+    this.tools = tools === "none" ? undefined : new ToolCallExtractor({ forced: tools === "forced" });
   }
 
   add(e: ChoiceEvent): Piece {

@@ -14,7 +14,7 @@ import { HttpError } from "./errors.js";
 import { respond } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
-import { toolCallGrammar, type ToolChoice } from "./tool-calls.js";
+import { planTools } from "./tool-calls.js";
 
 /** OpenAI request fields -> engine parameters. */
 function params(r: ChatCompletionRequest | CompletionRequest, maxTokens: number | undefined, logprobs: number | undefined, grammar: GrammarSpec | undefined): GenerateParams {
@@ -69,22 +69,14 @@ export async function chatCompletions(c: Context, served: ServedModel, r: ChatCo
     ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
     ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
   }));
-  const tools = r.tools ?? [];
-  const toolChoice: ToolChoice = r.tool_choice ?? (tools.length > 0 ? "auto" : "none");
-  if (typeof toolChoice === "object" && !tools.some((t) => t.function.name === toolChoice.function.name)) {
-    throw new HttpError(400, `tool_choice names "${toolChoice.function.name}", which is not in tools`, "invalid_request_error", "tool_choice");
-  }
-  if (toolChoice === "required" && tools.length === 0) {
-    throw new HttpError(400, `tool_choice "required" needs at least one tool`, "invalid_request_error", "tool_choice");
-  }
-  const useTools = tools.length > 0 && toolChoice !== "none";
+  const tools = planTools(r.tools ?? [], r.tool_choice ?? undefined);
   checkLogitBias(engine, r.logit_bias);
-  const { tokens: prompt, text } = await chatPrompt(served, messages, { tools: useTools ? tools : undefined });
+  const { tokens: prompt, text } = await chatPrompt(served, messages, { tools: tools.offered });
   const maxTokens = r.max_completion_tokens ?? r.max_tokens ?? undefined;
   checkFits(engine, prompt.length, maxTokens, r.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
-  const grammar = (useTools ? toolCallGrammar(tools, toolChoice) : undefined) ?? responseGrammar(r.response_format);
+  const grammar = tools.grammar ?? responseGrammar(r.response_format);
   const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-  return respond(c, served, { kind: "chat", prompt, ...(text !== undefined ? { promptText: text } : {}), params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: useTools }, scope);
+  return respond(c, served, { kind: "chat", prompt, ...(text !== undefined ? { promptText: text } : {}), params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: tools.grammar !== undefined ? "forced" : tools.offered !== undefined ? "parse" : "none" }, scope);
 }
 
 export async function completions(c: Context, served: ServedModel, r: CompletionRequest, scope: RequestScope): Promise<Response> {
@@ -97,7 +89,7 @@ export async function completions(c: Context, served: ServedModel, r: Completion
   const maxTokens = r.max_tokens === null ? undefined : (r.max_tokens ?? 16);
   checkFits(engine, prompt.length, maxTokens);
   const p = params(r, maxTokens, r.logprobs ?? undefined, responseGrammar(r.response_format));
-  return respond(c, served, { kind: "text", prompt, params: p, request: r, tools: false }, scope);
+  return respond(c, served, { kind: "text", prompt, params: p, request: r, tools: "none" }, scope);
 }
 
 export async function embeddings(c: Context, served: ServedModel, r: EmbeddingRequest): Promise<Response> {
@@ -106,6 +98,10 @@ export async function embeddings(c: Context, served: ServedModel, r: EmbeddingRe
     typeof r.input === "string" ? [r.input]
     : typeof r.input[0] === "number" ? [r.input as number[]]
     : (r.input as (string | number[])[]);
+  // a model's vectors have one size: shortening them is meaningful only for models trained for it
+  if (r.dimensions !== undefined && r.dimensions !== engine.model.embeddingSize) {
+    throw new HttpError(400, `dimensions ${r.dimensions} is not supported: "${served.id}" embeds in ${engine.model.embeddingSize} dimensions`, "invalid_request_error", "dimensions");
+  }
   for (const input of inputs) if (typeof input === "string") await checkTokenBound(engine, input, "input");
   const out = await engine.embed(inputs);
   const total = out.reduce((s, o) => s + o.tokens, 0);

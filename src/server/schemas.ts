@@ -99,24 +99,51 @@ export type CompletionRequest = z.infer<typeof completionRequest>;
 
 export const embeddingRequest = z.looseObject({
   model: z.string(),
-  input: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0)).min(1)).min(1)]),
+  // an empty string embeds nothing: OpenAI refuses it too
+  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(2048), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0)).min(1)).min(1).max(2048)]),
   encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().min(1).optional(),
   user: z.string().optional(),
 });
 export type EmbeddingRequest = z.infer<typeof embeddingRequest>;
 
 const anthropicText = z.looseObject({ type: z.literal("text"), text: z.string() });
+const anthropicToolUse = z.looseObject({ type: z.literal("tool_use"), id: z.string(), name: z.string(), input: z.record(z.string(), z.unknown()) });
+const anthropicToolResult = z.looseObject({
+  type: z.literal("tool_result"),
+  tool_use_id: z.string(),
+  content: z.union([z.string(), z.array(anthropicText)]).optional(),
+  is_error: z.boolean().optional(),
+});
+const anthropicBlock = z.discriminatedUnion("type", [anthropicText, anthropicToolUse, anthropicToolResult]);
+export type AnthropicBlock = z.infer<typeof anthropicBlock>;
+const anthropicTool = z.looseObject({
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+  description: z.string().optional(),
+  input_schema: z.looseObject({ type: z.literal("object") }),
+});
+const anthropicToolChoice = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("auto") }),
+  z.looseObject({ type: z.literal("any") }),
+  z.looseObject({ type: z.literal("none") }),
+  z.looseObject({ type: z.literal("tool"), name: z.string() }),
+]);
 export const messagesRequest = z.looseObject({
   model: z.string(),
   max_tokens: z.number().int().min(1),
-  messages: z.array(z.looseObject({ role: z.enum(["user", "assistant"]), content: z.union([z.string(), z.array(anthropicText)]) })).min(1),
+  messages: z.array(z.looseObject({ role: z.enum(["user", "assistant"]), content: z.union([z.string(), z.array(anthropicBlock)]) })).min(1),
   system: z.union([z.string(), z.array(anthropicText)]).optional(),
-  stop_sequences: z.array(z.string()).optional(),
+  stop_sequences: z.array(z.string().min(1)).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().gt(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),
   stream: z.boolean().optional(),
+  tools: z.array(anthropicTool).optional(),
+  tool_choice: anthropicToolChoice.optional(),
 });
+/** Anthropic's `POST /v1/messages/count_tokens`: a messages request without max_tokens. */
+export const countTokensRequest = messagesRequest.omit({ max_tokens: true, stream: true, stop_sequences: true, temperature: true, top_p: true, top_k: true });
+export type CountTokensRequest = z.infer<typeof countTokensRequest>;
 export type MessagesRequest = z.infer<typeof messagesRequest>;
 
 /** The first problem of a failed parse, as "param" and a one-line message. */

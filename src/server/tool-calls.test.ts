@@ -3,8 +3,8 @@ import { describe, it } from "node:test";
 import { parseToolCall, toolCallGrammar, ToolCallExtractor, type ToolDefinition } from "./tool-calls.js";
 
 /** Feeds `text` in pieces of `size` characters and joins what comes out. */
-function extract(text: string, size: number) {
-  const x = new ToolCallExtractor();
+function extract(text: string, size: number, forced = false) {
+  const x = new ToolCallExtractor({ forced });
   let content = "";
   const names: string[] = [];
   for (let i = 0; i < text.length; i += size) {
@@ -35,8 +35,18 @@ describe("ToolCallExtractor", () => {
     assert.deepEqual(extract("plain text", 1), { content: "plain text", names: [], calls: [] });
   });
 
-  it("a block that is not a call stays content; an unclosed one parses at the end", () => {
-    assert.equal(extract("<tool_call>not json</tool_call>", 4).content, "<tool_call>not json</tool_call>");
+  it("a block that is not a call is dropped, never markup in content; an unclosed one parses at the end", () => {
+    assert.equal(extract("Hi.<tool_call>not json</tool_call>", 4).content, "Hi.");
+    // cut by max_tokens inside a call: what was parsed, no markup
+    for (const size of [1, 3, 1000]) {
+      const cut = extract(`${call("a")}\n<tool_call>\n{"name": "b", "argu`, size);
+      assert.deepEqual(cut.names, ["a"]);
+      assert.equal(cut.content, "");
+      assert.equal(extract('Sure. <tool_call>\n{"name": "b", "argu', size).content, "Sure.");
+      // a forced call cut inside its opening tag: that is markup too
+      assert.equal(extract("<tool_c", size, true).content, "");
+      assert.equal(extract("<tool_c", size).content, "<tool_c", "unforced, it may be text");
+    }
     const r = extract('<tool_call>{"name": "f", "arguments": "{}"}', 4);
     assert.deepEqual(r.names, ["f"]);
     assert.equal(r.calls[0]!.function.arguments, "{}");

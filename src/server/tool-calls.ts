@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { GrammarSpec } from "../backend/backend.js";
+import { HttpError } from "./errors.js";
 
 export const TOOL_CALL_OPEN = "<tool_call>";
 export const TOOL_CALL_CLOSE = "</tool_call>";
@@ -44,6 +45,25 @@ export function toolCallGrammar(tools: readonly ToolDefinition[], choice: ToolCh
   return { type: "json_schema", schema, prefix: `${TOOL_CALL_OPEN}\n`, suffix: `\n${TOOL_CALL_CLOSE}` };
 }
 
+/** What a request's tools mean for generation. */
+export interface ToolPlan {
+  /** The tools the model is told of (undefined: none, or tool_choice "none"). */
+  offered: readonly ToolDefinition[] | undefined;
+  /** The grammar forcing a call ("required" or a named tool), else undefined. */
+  grammar: GrammarSpec | undefined;
+}
+
+/** Checks `choice` against `tools` (a 400 naming tool_choice) and plans generation. */
+export function planTools(tools: readonly ToolDefinition[], choice: ToolChoice | undefined, param = "tool_choice"): ToolPlan {
+  const c: ToolChoice = choice ?? (tools.length > 0 ? "auto" : "none");
+  if (typeof c === "object" && !tools.some((t) => t.function.name === c.function.name)) {
+    throw new HttpError(400, `${param} names "${c.function.name}", which is not in tools`, "invalid_request_error", param);
+  }
+  if (c === "required" && tools.length === 0) throw new HttpError(400, `${param} requires a tool call but there are no tools`, "invalid_request_error", param);
+  if (tools.length === 0 || c === "none") return { offered: undefined, grammar: undefined };
+  return { offered: tools, grammar: toolCallGrammar(tools, c) };
+}
+
 /** Parses the JSON between the markers; undefined when it is not a call. */
 export function parseToolCall(body: string): ToolCall | undefined {
   let v: unknown;
@@ -71,7 +91,7 @@ export interface Extracted {
 /**
  * Splits streamed text into content and tool calls. Text that could be the start of
  * `<tool_call>` is held back until it is known not to be, so markup never leaks into content;
- * a block that does not parse as a call is given back as content.
+ * a block that does not parse as a call (or is cut short) is dropped.
  */
 export class ToolCallExtractor {
   private pending = "";
@@ -80,6 +100,12 @@ export class ToolCallExtractor {
   private space = "";
   /** Calls found so far. */
   readonly calls: ToolCall[] = [];
+  /** The output is all calls (a grammar forces them): nothing of it is ever content. */
+  private readonly forced: boolean;
+
+  constructor(opts: { forced?: boolean } = {}) {
+    this.forced = opts.forced ?? false;
+  }
 
   push(text: string): Extracted {
     this.pending += text;
@@ -104,15 +130,19 @@ export class ToolCallExtractor {
       const body = this.pending.slice(0, end);
       this.pending = this.pending.slice(end + TOOL_CALL_CLOSE.length);
       this.inCall = false;
+      // a block that is no call is dropped: markup never reaches content (clients such as the
+      // AI SDK fail on it), and a call that does not parse is nothing the client can use
       const call = parseToolCall(body.trim());
       if (call !== undefined) calls.push(call);
-      else content += this.text(TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE);
     }
     this.calls.push(...calls);
-    return { content, calls };
+    return { content: this.forced ? "" : content, calls };
   }
 
-  /** The end of generation: an unfinished block may still be a whole call (the close tag was a stop string). */
+  /**
+   * The end of generation: an unfinished block may still be a whole call (the close tag was a
+   * stop string); one cut short (max_tokens) is dropped, never given back as markup.
+   */
   flush(): Extracted {
     const rest = this.pending;
     this.pending = "";
@@ -123,8 +153,10 @@ export class ToolCallExtractor {
         this.calls.push(call);
         return { content: "", calls: [call] };
       }
-      return { content: this.text(TOOL_CALL_OPEN + rest) + this.space, calls: [] };
+      return { content: this.calls.length > 0 || this.forced ? "" : this.space, calls: [] };
     }
+    // forced: what is left is the start of a call's markup, cut short
+    if (this.forced) return { content: "", calls: [] };
     const content = this.text(rest);
     return { content: this.calls.length > 0 ? content : content + this.space, calls: [] };
   }
