@@ -3,47 +3,13 @@
  * HTTP: stories260K (no chat template) and a synthetic SmolLM2-shaped model with ChatML.
  */
 import assert from "node:assert/strict";
-import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { serve } from "@hono/node-server";
 import OpenAI from "openai";
 import { Engine } from "../src/index.js";
-import { createApp } from "../src/server/app.js";
 import { chatPrompt } from "../src/server/chat-prompt.js";
+import { startApp, type Json } from "./app-server.js";
 import { needsShared, STORIES } from "./shared.js";
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-/** A fetch Response whose JSON the tests read field by field. */
-type Res = Omit<Response, "json"> & { json(): Promise<Json> };
-
-/** A server over `engines` on 127.0.0.1; `close` stops it and frees the engines. */
-export async function startApp(engines: Map<string, Engine>, opts: { maxBodyBytes?: number; corsOrigin?: string } = {}) {
-  const app = createApp({ engines, ...opts });
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server));
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const post = (path: string, body: unknown, init: RequestInit = {}): Promise<Res> =>
-    fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body), ...init });
-  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split("\n")) {
-      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-    return sum;
-  };
-  const close = async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    for (const e of engines.values()) await e.dispose();
-  };
-  return { base, post, metric, close };
-}
 
 /** Polls `check` every 10 ms until it holds (or 5 s pass). */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
