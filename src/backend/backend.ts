@@ -142,6 +142,11 @@ export interface Sample {
 /** What a step produced: `samples[i]` belongs to `plan.items[i]` (undefined where no sample). */
 export interface StepResult {
   samples: (Sample | undefined)[];
+  /**
+   * Where sampling an item failed (a grammar that cannot accept the sampled token, say): that
+   * item's request fails alone; the step's KV and the other items' samples stand.
+   */
+  errors?: (Error | undefined)[];
 }
 
 export interface Backend {

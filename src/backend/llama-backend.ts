@@ -291,21 +291,27 @@ export class LlamaBackend implements Backend {
       logitIndexes[i] = it.sample ? idx : undefined;
     }
     await this.ctx.decodeBatch();
+    const errors: (Error | undefined)[] = new Array(plan.items.length);
     const samples = await Promise.all(
-      plan.items.map(async (it, i) => {
+      plan.items.map(async (it, i): Promise<Sample | undefined> => {
         const li = logitIndexes[i];
         if (li === undefined) return undefined;
-        if (it.draft === undefined) return this.sample(it.seq, li[0] as BatchLogitIndex, it.history, it.probs ?? false);
-        // one sampler per sequence: its positions are sampled in order
-        const positions: PositionSample[] = [];
-        for (const index of li) {
-          const s = await this.sample(it.seq, index as BatchLogitIndex, it.history, it.probs ?? false);
-          positions.push(s.probs !== undefined ? { token: s.token, probs: s.probs } : { token: s.token });
+        try {
+          if (it.draft === undefined) return await this.sample(it.seq, li[0] as BatchLogitIndex, it.history, it.probs ?? false);
+          // one sampler per sequence: its positions are sampled in order
+          const positions: PositionSample[] = [];
+          for (const index of li) {
+            const s = await this.sample(it.seq, index as BatchLogitIndex, it.history, it.probs ?? false);
+            positions.push(s.probs !== undefined ? { token: s.token, probs: s.probs } : { token: s.token });
+          }
+          return { token: positions.at(-1)!.token, positions };
+        } catch (e) {
+          errors[i] = e instanceof Error ? e : new Error(String(e));
+          return undefined;
         }
-        return { token: positions.at(-1)!.token, positions };
       }),
     );
-    return { samples };
+    return errors.some((e) => e !== undefined) ? { samples, errors } : { samples };
   }
 
   private async sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined, withProbs = false): Promise<Sample> {

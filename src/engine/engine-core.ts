@@ -183,6 +183,8 @@ export class EngineCore {
     this.tuner?.record(tokens, threads, durationMs);
     this.cost?.recordStep(tokens, durationMs);
     this.spec?.costs.record(tokens, durationMs, threads);
+    // a request whose sample failed fails alone, before the step's tokens are taken
+    result.errors?.forEach((error, i) => error !== undefined && this.fail(plan.sequences[i]!, error));
     const events = this.scheduler.update(plan, result.samples);
     // decode-only steps tell speculation what it really yields per ms, drafting included
     if (this.spec !== undefined && plan.items.every((it) => it.sample && it.tokens.length === 1 + (it.draft ?? 0))) {
@@ -231,6 +233,16 @@ export class EngineCore {
       default:
         return assertNever(op);
     }
+  }
+
+  /** Ends one request with an error (its KV is freed before the next step). */
+  private fail(seq: Sequence, error: Error): void {
+    if (seq.status === "finished") return;
+    this.scheduler.finish(seq, "abort");
+    const sink = this.sinks.get(seq);
+    this.sinks.delete(seq);
+    this.spec?.release(seq);
+    sink?.({ type: "error", error });
   }
 
   /** A backend failure ends every request with the error rather than leaving them hanging. */

@@ -52,13 +52,18 @@ export interface ResolvedParams {
 }
 
 const PENALTY_WINDOW = 256;
+/** Temperatures below this are greedy (vLLM's _SAMPLING_EPS). */
+export const TEMPERATURE_EPSILON = 1e-5;
 
 /** Checks ranges and fills defaults. Errors are one line naming the parameter. */
 export function resolveParams(p: GenerateParams): ResolvedParams {
   const maxTokens = p.maxTokens ?? Number.MAX_SAFE_INTEGER;
   check(Number.isInteger(maxTokens) && maxTokens >= 1, "maxTokens", "must be an integer >= 1", p.maxTokens);
-  const temperature = p.temperature ?? 1;
-  check(Number.isFinite(temperature) && temperature >= 0, "temperature", "must be >= 0", temperature);
+  const asked = p.temperature ?? 1;
+  check(Number.isFinite(asked) && asked >= 0, "temperature", "must be >= 0", asked);
+  // below vLLM's epsilon, sampling is greedy in all but name, and logits / T overflow float32
+  // (a temperature of 7e-46 made every logit infinite and the sampler ignore its grammar)
+  const temperature = asked < TEMPERATURE_EPSILON ? 0 : asked;
   const topK = p.topK ?? 0;
   check(Number.isInteger(topK) && topK >= 0, "topK", "must be an integer >= 0", topK);
   const topP = p.topP ?? 1;

@@ -50,7 +50,12 @@ export function createApp(opts: AppOptions) {
     return c.json(isAnthropic(c) ? anthropicError(err) : openAiError(err), err.status as 400);
   };
 
-  app.onError((e, c) => fail(c, toApiError(e)));
+  app.onError((e, c) => {
+    const err = toApiError(e);
+    // the client gets no internals; the operator gets all of them
+    if (err.status >= 500 && err.code !== "server_shutdown") console.error(`[inferd] ${c.req.method} ${c.req.path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return fail(c, err);
+  });
   app.notFound((c) => fail(c, toApiError(new HttpError(404, `no route ${c.req.method} ${c.req.path}`))));
   if (opts.corsOrigin !== undefined) {
     app.use("*", cors({ origin: opts.corsOrigin, allowHeaders: ["Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta"], maxAge: 600 }));
