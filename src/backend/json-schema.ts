@@ -12,8 +12,9 @@
 import { InferdError } from "../util/errors.js";
 import { assertNever } from "../util/assert-never.js";
 import { checkDefs, checkLiveStates, checkOneOf, type Checked } from "./json-schema-checks.js";
+import { at, checkText, count0, integer, literal, NUMERIC } from "./json-schema-literals.js";
 
-/** Measured with dist/test/measure-json-schema.js: the worst schema within them compiles in ~25 ms. */
+/** Measured with test/measure-json-schema.ts: the worst schemas within them compiled in 1-25 ms here (2 shared cores). */
 export const LIMITS = {
   bytes: 32 * 1024, // of the schema's JSON
   depth: 32, // nested subschemas
@@ -39,8 +40,8 @@ export type Conv =
   | { type: "object"; properties: Record<string, Conv>; additionalProperties?: Conv | true; maxProperties?: number }
   | { type: "array"; items?: Conv; prefixItems?: Conv[]; minItems?: number; maxItems?: number };
 
-type TypeName = "null" | "boolean" | "number" | "integer" | "string" | "object" | "array";
-type Raw = Record<string, unknown>;
+export type TypeName = "null" | "boolean" | "number" | "integer" | "string" | "object" | "array";
+export type Raw = Record<string, unknown>;
 interface Scope { defs: Map<string, Def>; parent: Scope | undefined }
 interface Def { id: string; raw: unknown; scope: Scope; path: string; started: boolean }
 
@@ -50,11 +51,10 @@ const ANNOTATIONS = new Set(["title", "description", "$schema", "$id", "examples
 /** Keywords that only constrain one kind of value, and the types they apply to. */
 const FAMILIES: readonly (readonly [readonly string[], readonly TypeName[]])[] = [
   [["minLength", "maxLength", "format"], ["string"]],
-  [["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"], ["number", "integer"]],
+  [NUMERIC, ["number", "integer"]],
   [["properties", "required", "additionalProperties", "minProperties", "maxProperties"], ["object"]],
   [["items", "prefixItems", "minItems", "maxItems"], ["array"]],
 ];
-const NUMERIC = FAMILIES[1]![0];
 const KNOWN = new Set([...FAMILIES.flatMap(([k]) => k), "type", "enum", "const", "oneOf", "anyOf", "allOf", "$ref", "$defs", "definitions"]);
 /** Real JSON Schema keywords whose constraint no grammar rule here can express. */
 const UNENFORCEABLE = new Set(["pattern", "patternProperties", "propertyNames", "uniqueItems", "contains", "minContains", "maxContains", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties", "unevaluatedItems", "additionalItems", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor", "$vocabulary", "contentEncoding", "contentMediaType", "contentSchema"]);
@@ -72,6 +72,7 @@ export function schemaKey(schema: unknown, param: string): string {
   } catch (e) {
     throw new InferdError("invalid_argument", `JSON schema is not serializable JSON (${e instanceof Error ? e.message : String(e)})`, { param });
   }
+  if (typeof json !== "string") throw new InferdError("invalid_argument", "JSON schema must be a JSON object or boolean", { param });
   const bytes = Buffer.byteLength(json);
   if (bytes > LIMITS.bytes) throw new InferdError("invalid_argument", `JSON schema too large: ${bytes} bytes of JSON, the limit is ${LIMITS.bytes}`, { param });
   return json;
@@ -88,7 +89,6 @@ export function convertibleSchema(schema: unknown, param: string): Record<string
 }
 
 const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
-const at = (path: string): string => (path === "" ? "the root" : path);
 function sub(path: string, key: string | number): string {
   if (typeof key === "number") return `${path}[${key}]`;
   const k = /^[A-Za-z_$][\w$-]*$/.test(key) ? key : JSON.stringify(key);
@@ -130,7 +130,7 @@ class Walker implements Checked {
     const combinator = (["$ref", "allOf", "oneOf", "anyOf"] as const).filter((k) => k in raw);
     if ("enum" in raw || "const" in raw) {
       if (combinator.length > 0) this.fail(`JSON schema keyword "${combinator[0]}" alongside "enum"/"const" at ${at(path)} is not supported`);
-      return this.literal(raw, path);
+      return literal(raw, this.types(raw, path), path, this);
     }
     if (combinator.length > 0) {
       const k = combinator[0]!;
@@ -215,41 +215,6 @@ class Walker implements Checked {
     return { $ref: `#/$defs/${def.id}` };
   }
 
-  /** enum / const: the values that also satisfy the schema's other keywords. */
-  private literal(raw: Raw, path: string): Conv {
-    let values: unknown[];
-    if ("enum" in raw) {
-      if (!Array.isArray(raw.enum) || raw.enum.length === 0) this.fail(`JSON schema keyword "enum" at ${at(path)} must be a non-empty array`);
-      values = "const" in raw ? raw.enum.filter((v) => v === raw.const) : raw.enum;
-    } else values = [raw.const];
-    this.count("literals", values.length, "enum/const values", path);
-    for (const v of values) {
-      if (v !== null && !["string", "number", "boolean"].includes(typeof v)) this.fail(`JSON schema "enum"/"const" at ${at(path)}: only string, number, boolean and null values are supported`);
-      if (typeof v === "string") this.checkText(v, path, "enum/const value");
-    }
-    if ("format" in raw) this.fail(`JSON schema keyword "format" alongside "enum"/"const" at ${at(path)} is not supported`);
-    const types = this.types(raw, path);
-    const kept = [...new Set(values as Literal[])].filter((v) => this.literalFits(v, raw, types, path));
-    if (kept.length === 0) this.fail(`JSON schema "enum"/"const" at ${at(path)}: no value satisfies the rest of the schema`);
-    return { enum: kept };
-  }
-
-  private literalFits(v: Literal, raw: Raw, types: TypeName[] | undefined, path: string): boolean {
-    if (types !== undefined) {
-      const t = (v === null ? "null" : typeof v) as TypeName;
-      if (!types.includes(t) && !(typeof v === "number" && Number.isInteger(v) && types.includes("integer"))) return false;
-    }
-    if (typeof v === "string") {
-      const n = [...v].length; // code points, as JSON Schema (and ajv) count
-      return n >= (this.count0(raw, "minLength", path) ?? 0) && n <= (this.count0(raw, "maxLength", path) ?? Infinity);
-    }
-    if (typeof v === "number") {
-      const b = this.bounds(raw, path);
-      return v >= b.min && v <= b.max && (b.exMin === undefined || v > b.exMin) && (b.exMax === undefined || v < b.exMax) && (b.multipleOf === undefined || Number.isInteger(v / b.multipleOf));
-    }
-    return true;
-  }
-
   private typed(t: TypeName, raw: Raw, path: string, scope: Scope | undefined, depth: number): Conv {
     switch (t) {
       case "null":
@@ -261,7 +226,7 @@ class Walker implements Checked {
         return { type: "number" };
       }
       case "integer":
-        return this.integer(raw, path);
+        return integer(raw, path, this);
       case "string": {
         if ("format" in raw) {
           if (!FORMATS.includes(raw.format as Format)) this.fail(`JSON schema format ${JSON.stringify(raw.format)} at ${at(path)} is not supported (only ${FORMATS.join(", ")})`);
@@ -281,42 +246,12 @@ class Walker implements Checked {
     }
   }
 
-  /** Integers with bounds become the enum of the range: the converter has no bounds. */
-  private integer(raw: Raw, path: string): Conv {
-    const b = this.bounds(raw, path);
-    const named = NUMERIC.filter((k) => k in raw).map((k) => `"${k}"`).join(", ");
-    if (named === "") return { type: "integer" };
-    const lo = Math.max(Math.ceil(b.min), b.exMin === undefined ? -Infinity : Math.floor(b.exMin) + 1);
-    const hi = Math.min(Math.floor(b.max), b.exMax === undefined ? Infinity : Math.ceil(b.exMax) - 1);
-    const size = hi - lo + 1;
-    // unsafe integers would also never step (1e300 + 1 === 1e300)
-    if (!(size <= LIMITS.literals) || !Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) this.fail(`JSON schema keyword ${named} at ${at(path)}: ${Number.isFinite(size) ? `the range holds ${size} integers` : "the range is unbounded"}, and only ranges of at most ${LIMITS.literals} integers can be enforced`);
-    this.count("literals", Math.max(0, size), "enum/const values", path);
-    const values: number[] = [];
-    for (let v = lo; v <= hi; v++) if (b.multipleOf === undefined || Number.isInteger(v / b.multipleOf)) values.push(v);
-    if (values.length === 0) this.fail(`JSON schema keyword ${named} at ${at(path)}: no integer satisfies them`);
-    return { enum: values };
-  }
-
-  private bounds(raw: Raw, path: string): { min: number; max: number; exMin?: number; exMax?: number; multipleOf?: number } {
-    const num = (k: string): number | undefined => {
-      const v = raw[k];
-      if (v === undefined) return undefined;
-      if (typeof v !== "number" || !Number.isFinite(v)) this.fail(`JSON schema keyword "${k}" at ${at(path)} must be a number${typeof v === "boolean" ? " (the draft-04 boolean form is not supported)" : ""}`);
-      return v;
-    };
-    const multipleOf = num("multipleOf");
-    if (multipleOf !== undefined && !(multipleOf > 0)) this.fail(`JSON schema keyword "multipleOf" at ${at(path)} must be greater than 0`);
-    const [exMin, exMax] = [num("exclusiveMinimum"), num("exclusiveMaximum")];
-    return { min: num("minimum") ?? -Infinity, max: num("maximum") ?? Infinity, ...(exMin !== undefined ? { exMin } : {}), ...(exMax !== undefined ? { exMax } : {}), ...(multipleOf !== undefined ? { multipleOf } : {}) };
-  }
-
   private object(raw: Raw, path: string, scope: Scope | undefined, depth: number): Conv {
     const props = raw.properties === undefined ? {} : raw.properties;
     if (!isObject(props)) this.fail(`JSON schema keyword "properties" at ${at(path)} must be an object`);
     const names = Object.keys(props);
     this.count("properties", names.length, "properties", path);
-    for (const n of names) this.checkText(n, path, "property name");
+    for (const n of names) checkText(n, path, "property name", this);
     const required = raw.required === undefined ? [] : raw.required;
     if (!Array.isArray(required) || !required.every((r) => typeof r === "string")) this.fail(`JSON schema keyword "required" at ${at(path)} must be an array of strings`);
     // the converter writes every listed property, always: a required one it does not list would be missing
@@ -360,8 +295,8 @@ class Walker implements Checked {
 
   /** A min/max count pair (lengths, items, properties), counted against the repetition limits. */
   private range(raw: Raw, minKey: string, maxKey: string, path: string): [number, number | undefined] {
-    const min = this.count0(raw, minKey, path) ?? 0;
-    const max = this.count0(raw, maxKey, path);
+    const min = count0(raw, minKey, path, this) ?? 0;
+    const max = count0(raw, maxKey, path, this);
     for (const [k, v] of [[minKey, min], [maxKey, max ?? 0]] as const) {
       if (v > LIMITS.repeat) this.fail(`JSON schema keyword "${k}" at ${at(path)} is ${v}: the limit is ${LIMITS.repeat}`);
     }
@@ -374,21 +309,10 @@ class Walker implements Checked {
     this.count("repeats", n, "repetitions (minLength/maxLength/minItems/maxItems/maxProperties summed)", path);
   }
 
-  private count0(raw: Raw, k: string, path: string): number | undefined {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) this.fail(`JSON schema keyword "${k}" at ${at(path)} must be a non-negative integer`);
-    return v;
-  }
-
-  private count(what: "literals" | "properties" | "repeats", n: number, label: string, path: string): void {
+  count(what: "literals" | "properties" | "repeats", n: number, label: string, path: string): void {
     this[what] += n;
     const limit = what === "literals" ? LIMITS.literals : what === "properties" ? LIMITS.properties : LIMITS.repeatTotal;
     if (this[what] > limit) this.fail(`JSON schema has too many ${label} (at ${at(path)}): the limit is ${limit} for the whole schema`);
   }
 
-  /** Strings the converter copies into the grammar verbatim: it escapes only \\ " \t \n \r. */
-  private checkText(s: string, path: string, what: string): void {
-    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]|[\ud800-\udfff]/u.test(s)) this.fail(`JSON schema ${what} ${JSON.stringify(s)} at ${at(path)} holds a control character or a lone surrogate, which the grammar cannot write`);
-  }
 }
