@@ -82,7 +82,14 @@ export interface SamplerConfig {
  */
 export type GrammarSpec =
   | { type: "json_object"; prefix?: string; suffix?: string }
-  | { type: "json_schema"; schema: Record<string, unknown>; prefix?: string; suffix?: string }
+  | {
+      type: "json_schema";
+      schema: Record<string, unknown>;
+      prefix?: string;
+      suffix?: string;
+      /** The request parameter a rejected schema is reported against (default "response_format"). */
+      param?: string;
+    }
   | { type: "gbnf"; grammar: string };
 
 /** A grammar in the backend's own form, checked when the request arrived. */

@@ -58,7 +58,11 @@ export interface BindingModule {
     acceptGrammarEvaluationStateToken(state: AddonGrammarEvaluationState, token: number): void;
   };
   AddonGrammar: new (source: string, params: { addonExports: BindingModule; rootRuleName: string }) => AddonGrammar;
-  AddonGrammarEvaluationState: new (model: AddonModel, grammar: AddonGrammar) => AddonGrammarEvaluationState;
+  AddonGrammarEvaluationState: {
+    new (model: AddonModel, grammar: AddonGrammar): AddonGrammarEvaluationState;
+    /** A copy of a state (cheap: no GBNF parsing). */
+    new (existing: AddonGrammarEvaluationState): AddonGrammarEvaluationState;
+  };
   getIsArchSupported(architecture: string): boolean;
 }
 

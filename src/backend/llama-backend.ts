@@ -10,9 +10,10 @@
  */
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
 import { firstLine, InferdError } from "../util/errors.js";
+import { Lru } from "../util/lru.js";
 import { gbnfFor } from "./grammar.js";
 import {
-  internals, type AddonContext, type AddonGrammar, type AddonModel, type AddonSampler,
+  internals, type AddonContext, type AddonGrammar, type AddonGrammarEvaluationState, type AddonModel, type AddonSampler,
   type AddonSamplerConfig, type BatchLogitIndex, type BindingModule,
 } from "./llama-addon.js";
 import { checkGgufFile, modelInfo, readArchitecture } from "./model-file.js";
@@ -101,8 +102,13 @@ export class LlamaBackend implements Backend {
   private readonly samplers = new Map<number, SeqSampler>();
   /** A one-sequence context with embeddings on, made on first use. */
   private embedCtx: AddonContext | undefined;
-  /** Parsed grammars by GBNF text: requests with the same schema share one. */
-  private readonly grammars = new Map<string, AddonGrammar>();
+  /**
+   * A fresh evaluation state per GBNF text, which each sequence under that grammar clones:
+   * making a state parses the GBNF again, about 20x the cost of a clone. Bounded, so distinct
+   * schemas do not pile up; a state in use holds its own reference to the parsed grammar, so
+   * evicting one never breaks a running request.
+   */
+  private readonly grammars = new Lru<string, AddonGrammarEvaluationState>(128, 64 * 1024 * 1024, (_, source) => source.length);
 
   private constructor(
     private readonly bindings: BindingModule,
@@ -207,7 +213,7 @@ export class LlamaBackend implements Backend {
       nativeConfig.repeatPenaltyTokens = new Uint32Array(0);
     }
     if (config.grammar !== undefined) {
-      const state = new this.bindings.AddonGrammarEvaluationState(this.addonModel, this.parsedGrammar(config.grammar.source));
+      const state = new this.bindings.AddonGrammarEvaluationState(this.grammarTemplate(config.grammar.source));
       for (const t of generated) if (!this.addonModel.isEogToken(t)) this.bindings.AddonSampler.acceptGrammarEvaluationStateToken(state, t);
       // sampleToken advances this state with every token it picks
       nativeConfig.grammarEvaluationState = state;
@@ -228,21 +234,24 @@ export class LlamaBackend implements Backend {
 
   async compileGrammar(spec: GrammarSpec): Promise<CompiledGrammar> {
     const source = await gbnfFor(await llamaInstance(), spec);
-    this.parsedGrammar(source);
+    this.grammarTemplate(source);
     return { source };
   }
 
-  private parsedGrammar(source: string): AddonGrammar {
-    let g = this.grammars.get(source);
-    if (g === undefined) {
+  /** The unused state sequences under `source` clone; parses (and checks) the GBNF once. */
+  private grammarTemplate(source: string): AddonGrammarEvaluationState {
+    let t = this.grammars.get(source);
+    if (t === undefined) {
+      let g: AddonGrammar;
       try {
         g = new this.bindings.AddonGrammar(source, { addonExports: this.bindings, rootRuleName: "root" });
       } catch (e) {
         throw new InferdError("invalid_argument", `invalid grammar: ${firstLine(e)}`, { param: "grammar" });
       }
-      this.grammars.set(source, g);
+      t = new this.bindings.AddonGrammarEvaluationState(this.addonModel, g);
+      this.grammars.set(source, t);
     }
-    return g;
+    return t;
   }
 
   truncateSequence(seq: number, fromPos: number): void {

@@ -42,7 +42,7 @@ export function toolCallGrammar(tools: readonly ToolDefinition[], choice: ToolCh
     },
   }));
   const schema = calls.length === 1 ? calls[0]! : { oneOf: calls };
-  return { type: "json_schema", schema, prefix: `${TOOL_CALL_OPEN}\n`, suffix: `\n${TOOL_CALL_CLOSE}` };
+  return { type: "json_schema", schema, prefix: `${TOOL_CALL_OPEN}\n`, suffix: `\n${TOOL_CALL_CLOSE}`, param: "tools" };
 }
 
 /** What a request's tools mean for generation. */
