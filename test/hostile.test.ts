@@ -118,6 +118,36 @@ describe("hostile clients: input", needsShared, () => {
     assert.equal(r.usage.prompt_tokens, empty.usage.prompt_tokens + chat.tokenize("<|im_end|>", { addBos: false, special: false }).length);
   });
 
+  it("json_schema: what the grammar cannot enforce is a 400 naming the keyword; a small range is enforced", async () => {
+    const ask = (schema: object) =>
+      s.post("/v1/chat/completions", { model: "chat", messages: [{ role: "user", content: "n?" }], max_tokens: 12, temperature: 1, response_format: { type: "json_schema", json_schema: { name: "x", schema } } });
+    for (const [schema, keyword] of [
+      [{ type: "integer", minimum: 5 }, "minimum"],
+      [{ type: "string", pattern: "^a+$" }, "pattern"],
+      [{ type: "object", properties: { a: { $ref: "#/$defs/missing" } } }, "$ref"],
+      [{ enum: Array.from({ length: 30_000 }, (_, i) => `v${i}`) }, "limit"],
+    ] as const) {
+      const r = await ask(schema);
+      assert.equal(r.status, 400, JSON.stringify(schema).slice(0, 80));
+      const e = (await r.json()).error;
+      assert.ok(e.message.includes(keyword), e.message);
+      assert.equal(e.param, "response_format");
+    }
+    for (let seed = 0; seed < 4; seed++) {
+      const r = await (await s.post("/v1/chat/completions", { model: "chat", messages: [{ role: "user", content: "n?" }], max_tokens: 12, temperature: 1.5, seed, response_format: { type: "json_schema", json_schema: { name: "n", schema: { type: "integer", minimum: 5, maximum: 9 } } } })).json();
+      const n = JSON.parse(r.choices[0].message.content);
+      assert.ok(Number.isInteger(n) && n >= 5 && n <= 9, `got ${n}`);
+    }
+    const dup = await s.post("/v1/chat/completions", {
+      model: "chat",
+      messages: [{ role: "user", content: "x" }],
+      tools: [{ type: "function", function: { name: "f" } }, { type: "function", function: { name: "f" } }],
+      tool_choice: "required",
+    });
+    assert.equal(dup.status, 400);
+    assert.equal((await dup.json()).error.param, "tools");
+  });
+
   it("a 4 MB message is refused at once and /health answers meanwhile", async () => {
     const big = "All work and no play makes Jack a dull boy. ".repeat(90_000); // ~4 MB
     const t0 = performance.now();

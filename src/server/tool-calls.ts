@@ -56,6 +56,11 @@ export interface ToolPlan {
 /** Checks `choice` against `tools` (a 400 naming tool_choice) and plans generation. */
 export function planTools(tools: readonly ToolDefinition[], choice: ToolChoice | undefined, param = "tool_choice"): ToolPlan {
   const c: ToolChoice = choice ?? (tools.length > 0 ? "auto" : "none");
+  const names = new Set<string>();
+  for (const t of tools) {
+    if (names.has(t.function.name)) throw new HttpError(400, `tools has two functions named "${t.function.name}"`, "invalid_request_error", "tools");
+    names.add(t.function.name);
+  }
   if (typeof c === "object" && !tools.some((t) => t.function.name === c.function.name)) {
     throw new HttpError(400, `${param} names "${c.function.name}", which is not in tools`, "invalid_request_error", param);
   }
