@@ -12,9 +12,10 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama
 import { firstLine, InferdError } from "../util/errors.js";
 import { Lru } from "../util/lru.js";
 import { gbnfFor } from "./grammar.js";
+import { SequenceSampler } from "./sequence-sampler.js";
 import {
-  internals, type AddonContext, type AddonGrammar, type AddonGrammarEvaluationState, type AddonModel, type AddonSampler,
-  type AddonSamplerConfig, type BatchLogitIndex, type BindingModule,
+  internals, type AddonContext, type AddonGrammar, type AddonGrammarEvaluationState, type AddonModel,
+  type BatchLogitIndex, type BindingModule,
 } from "./llama-addon.js";
 import { checkGgufFile, modelInfo, readArchitecture } from "./model-file.js";
 import type {
@@ -28,7 +29,6 @@ import type {
   SamplerConfig,
   StepPlan,
   StepResult,
-  TokenLogprob,
 } from "./backend.js";
 
 export interface LlamaBackendOptions {
@@ -44,21 +44,6 @@ export interface LlamaBackendOptions {
   /** llama.cpp flash attention; "auto" (the default) enables it where the device supports it. */
   flashAttention?: boolean | "auto";
   embeddings?: boolean;
-}
-
-/**
- * The addon handles of one sequence's sampler. Each sequence owns its native samplers: the
- * samples of one step run concurrently on the addon's worker threads, and a native sampler
- * keeps scratch buffers (its candidate array) that two concurrent samples would corrupt.
- */
-interface SeqSampler {
-  native: AddonSampler;
-  /** Greedy, no penalties: reads the raw distribution for logprobs (only when asked for). */
-  raw: AddonSampler | undefined;
-  config: SamplerConfig;
-  /** The object given to applyConfig, kept to re-apply with a new penalty history. */
-  nativeConfig: AddonSamplerConfig;
-  penalties: boolean;
 }
 
 let llamaPromise: Promise<Llama> | undefined;
@@ -99,7 +84,7 @@ function llamaInstance(): Promise<Llama> {
 export class LlamaBackend implements Backend {
   readonly model: ModelInfo;
   readonly kv: KvLayout;
-  private readonly samplers = new Map<number, SeqSampler>();
+  private readonly samplers = new Map<number, SequenceSampler>();
   /** A one-sequence context with embeddings on, made on first use. */
   private embedCtx: AddonContext | undefined;
   /**
@@ -194,42 +179,12 @@ export class LlamaBackend implements Backend {
 
   openSequence(seq: number, config: SamplerConfig, generated: readonly number[] = []): void {
     this.closeSampler(seq);
-    const native = new this.bindings.AddonSampler(this.addonModel);
-    const penalties = config.repetitionPenalty !== 1 || config.presencePenalty !== 0 || config.frequencyPenalty !== 0;
-    const nativeConfig: AddonSamplerConfig = {
-      temperature: config.temperature,
-      seed: config.seed,
-    };
-    if (config.temperature > 0) {
-      if (config.topK > 0) nativeConfig.topK = config.topK;
-      if (config.topP < 1) nativeConfig.topP = config.topP;
-      if (config.minP > 0) nativeConfig.minP = config.minP;
-    }
-    if (penalties) {
-      nativeConfig.repeatPenalty = config.repetitionPenalty;
-      nativeConfig.repeatPenaltyPresencePenalty = config.presencePenalty;
-      nativeConfig.repeatPenaltyFrequencyPenalty = config.frequencyPenalty;
-      nativeConfig.repeatPenaltyMaxTokens = config.penaltyWindow;
-      nativeConfig.repeatPenaltyTokens = new Uint32Array(0);
-    }
+    let grammar: AddonGrammarEvaluationState | undefined;
     if (config.grammar !== undefined) {
-      const state = new this.bindings.AddonGrammarEvaluationState(this.grammarTemplate(config.grammar.source));
-      for (const t of generated) if (!this.addonModel.isEogToken(t)) this.bindings.AddonSampler.acceptGrammarEvaluationStateToken(state, t);
-      // sampleToken advances this state with every token it picks
-      nativeConfig.grammarEvaluationState = state;
+      grammar = new this.bindings.AddonGrammarEvaluationState(this.grammarTemplate(config.grammar.source));
+      for (const t of generated) if (!this.addonModel.isEogToken(t)) this.bindings.AddonSampler.acceptGrammarEvaluationStateToken(grammar, t);
     }
-    if (config.logitBias.size > 0) {
-      nativeConfig.tokenBiasKeys = Uint32Array.from(config.logitBias.keys());
-      // -Infinity bans a token; the addon takes a float weight added to the logit
-      nativeConfig.tokenBiasValues = Float32Array.from(config.logitBias.values());
-    }
-    native.applyConfig(nativeConfig);
-    let raw: AddonSampler | undefined;
-    if (config.logprobs !== undefined) {
-      raw = new this.bindings.AddonSampler(this.addonModel);
-      raw.applyConfig({ temperature: 0 });
-    }
-    this.samplers.set(seq, { native, raw, config, nativeConfig, penalties });
+    this.samplers.set(seq, new SequenceSampler(this.bindings, this.addonModel, config, grammar));
   }
 
   async compileGrammar(spec: GrammarSpec): Promise<CompiledGrammar> {
@@ -323,43 +278,10 @@ export class LlamaBackend implements Backend {
     return errors.some((e) => e !== undefined) ? { samples, errors } : { samples };
   }
 
-  private async sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined, withProbs = false): Promise<Sample> {
+  private sample(seq: number, index: BatchLogitIndex, history: readonly number[] | undefined, withProbs = false): Promise<Sample> {
     const s = this.samplers.get(seq);
     if (s === undefined) throw new InferdError("internal", `sequence ${seq} has no sampler`);
-    if (s.penalties) {
-      const h = history ?? [];
-      s.nativeConfig.repeatPenaltyTokens = Uint32Array.from(h.slice(Math.max(0, h.length - s.config.penaltyWindow)));
-      s.native.applyConfig(s.nativeConfig);
-    }
-    if (withProbs) {
-      const [token, flat] = await this.ctx.sampleToken(index, s.native, true);
-      if (token === -1) throw new InferdError("internal", "the sampler returned no token");
-      const probs = new Map<number, number>();
-      // flat is [token, probability, token, probability, ...]
-      for (let i = 0; i + 1 < (flat?.length ?? 0); i += 2) probs.set(flat![i]!, flat![i + 1]!);
-      return { token, probs };
-    }
-    const token = await this.ctx.sampleToken(index, s.native);
-    if (token === -1) throw new InferdError("internal", "the sampler returned no token");
-    if (s.config.logprobs === undefined || s.raw === undefined) return { token };
-    return { token, ...(await this.logprobs(s.raw, index, token, s.config.logprobs)) };
-  }
-
-  /** Logprob of `token` and the top `n` alternatives under the raw (unpenalized, T=1) distribution. */
-  private async logprobs(raw: AddonSampler, index: BatchLogitIndex, token: number, n: number): Promise<{ logprob: number; top: TokenLogprob[] }> {
-    const [, probs] = await this.ctx.sampleToken(index, raw, true);
-    const flat = probs ?? [];
-    const top: TokenLogprob[] = [];
-    let logprob = -Infinity;
-    // flat is [token, probability, token, probability, ...], most probable first
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const t = flat[i]!;
-      const lp = Math.log(flat[i + 1]!);
-      if (top.length < n) top.push({ token: t, logprob: lp });
-      if (t === token) logprob = lp;
-      if (top.length >= n && logprob !== -Infinity) break;
-    }
-    return { logprob, top };
+    return s.sample(this.ctx, index, history, withProbs);
   }
 
   async embed(tokens: readonly number[]): Promise<Float64Array> {
@@ -392,8 +314,7 @@ export class LlamaBackend implements Backend {
   private closeSampler(seq: number): void {
     const s = this.samplers.get(seq);
     if (s !== undefined) {
-      s.native.dispose();
-      s.raw?.dispose();
+      s.dispose();
       this.samplers.delete(seq);
     }
   }

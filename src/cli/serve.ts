@@ -23,7 +23,7 @@ Options:
       --batch-size N     tokens per step across all requests: decode tokens, then prompt chunks (default 512)
       --step-tokens N    size past which a step takes no more prompt chunks, though a prompt that fits
                          --batch-size is never split (default: --batch-size)
-      --max-queue N      waiting requests beyond which requests get 429 (default 256)
+      --max-queue N      requests that may wait for a free sequence; beyond them a 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --cors ORIGIN      allow browser requests from ORIGIN ("*" for any): CORS headers and preflights
       --max-body N       largest request body in bytes (default 4194304)
