@@ -33,6 +33,8 @@ const STATUS: Record<InferdErrorKind, [number, string, string | null]> = {
   offline: [503, "server_error", null],
   overloaded: [429, "server_overloaded", "overloaded"],
   aborted: [499, "request_cancelled", null],
+  upstream: [502, "upstream_error", null],
+  unavailable: [503, "server_error", "unavailable"],
   internal: [500, "server_error", null],
 };
 
@@ -40,11 +42,12 @@ const STATUS: Record<InferdErrorKind, [number, string, string | null]> = {
 export function toApiError(e: unknown): ApiError {
   if (e instanceof HttpError) return { status: e.status, type: e.type, code: e.code, param: e.param, message: e.message };
   if (isInferdError(e)) {
-    const [status, type, code] = STATUS[e.kind];
+    const [base, type, code] = STATUS[e.kind];
+    const status = e.details.status ?? base;
     return {
       status,
-      type,
-      code,
+      type: e.kind === "upstream" && status < 500 ? "invalid_request_error" : type,
+      code: e.details.code ?? code,
       param: e.details.param ?? null,
       message: status === 500 && e.kind === "internal" ? "internal server error" : e.message,
       retryAfterSeconds: e.details.retryAfterSeconds,
@@ -66,6 +69,7 @@ export function anthropicError(err: ApiError) {
     : err.status === 404 ? "not_found_error"
     : err.status === 413 ? "request_too_large"
     : err.status === 429 ? "rate_limit_error"
+    : err.status === 503 || err.status === 529 ? "overloaded_error"
     : "api_error";
   return { type: "error", error: { type, message: err.message } };
 }

@@ -11,6 +11,8 @@ export type InferdErrorKind =
   | "context_overflow" // prompt (+ max tokens) longer than the context window
   | "overloaded" // scheduler queue full
   | "aborted" // the caller cancelled
+  | "upstream" // a hosted provider failed or refused: details.status is what to report (502 by default)
+  | "unavailable" // no provider could take the request now (circuit open, every fallback failed): 503
   | "internal";
 
 /** A user-facing error: its message names the problem in one line. */
@@ -19,7 +21,16 @@ export class InferdError extends Error {
   constructor(
     readonly kind: InferdErrorKind,
     message: string,
-    readonly details: { param?: string; retryAfterSeconds?: number } = {},
+    readonly details: {
+      param?: string;
+      retryAfterSeconds?: number;
+      /** "upstream": the HTTP status to report (an upstream's 4xx passes through; 502 or 504 otherwise). */
+      status?: number;
+      /** "upstream": whether trying again (or elsewhere) may succeed: 429, 5xx, timeouts, connection errors. */
+      retryable?: boolean;
+      /** An OpenAI-style error code to report (e.g. "upstream_timeout"). */
+      code?: string;
+    } = {},
   ) {
     super(message);
   }
