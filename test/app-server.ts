@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import type { Engine } from "../src/index.js";
+import { localGateway } from "../src/gateway/local-gateway.js";
 import { createApp } from "../src/server/app.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -15,7 +16,7 @@ type Res = Omit<Response, "json"> & { json(): Promise<Json> };
 
 /** A server over `engines` on 127.0.0.1; `close` stops it and frees the engines. */
 export async function startApp(engines: Map<string, Engine>, opts: { maxBodyBytes?: number; corsOrigin?: string } = {}) {
-  const app = createApp({ engines, ...opts });
+  const app = createApp({ gateway: localGateway(engines), ...opts });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server));
   });

@@ -11,7 +11,7 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { Engine, type GenerateParams } from "../src/index.js";
 import { schemaGrammarStats } from "../src/backend/grammar.js";
 import { LIMITS } from "../src/backend/json-schema.js";
-import { toolCallGrammar, type ToolDefinition } from "../src/server/tool-calls.js";
+import { toolCallGrammar, type ToolDefinition } from "../src/providers/local/tool-calls.js";
 import { isInferdError } from "../src/util/errors.js";
 import { needsShared, STORIES } from "./shared.js";
 

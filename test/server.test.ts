@@ -11,6 +11,7 @@ import { Ajv } from "ajv";
 import { serve } from "@hono/node-server";
 import OpenAI from "openai";
 import { Engine } from "../src/index.js";
+import { localGateway } from "../src/gateway/local-gateway.js";
 import { createApp } from "../src/server/app.js";
 import { needsShared, STORIES, storiesReference } from "./shared.js";
 
@@ -28,7 +29,7 @@ describe("inferd serve", needsShared, () => {
   before(async () => {
     stories = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 4, maxWaiting: 2, kvTierBytes: 0 });
     chat = await Engine.load({ model: "synthetic:smollm2-135m-q4_0", threads: 1, maxSequences: 2, contextSize: 512, kvTierBytes: 0 });
-    const app = createApp({ engines: new Map([["stories260K", stories], ["chat", chat]]), maxBodyBytes: 64 * 1024 });
+    const app = createApp({ gateway: localGateway(new Map([["stories260K", stories], ["chat", chat]])), maxBodyBytes: 64 * 1024 });
     server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server));
     });

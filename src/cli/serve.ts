@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { serve } from "@hono/node-server";
 import { Engine } from "../engine/engine.js";
+import { localGateway } from "../gateway/local-gateway.js";
 import { createApp } from "../server/app.js";
 import { Lifecycle } from "../server/lifecycle.js";
 import { InferdError } from "../util/errors.js";
@@ -116,7 +117,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     engines.set(modelId(spec), engine);
   }
   const lifecycle = new Lifecycle();
-  const app = createApp({ engines, apiKey: v["api-key"], maxBodyBytes, lifecycle, ...(v.cors !== undefined ? { corsOrigin: v.cors } : {}) });
+  const gateway = localGateway(engines);
+  const app = createApp({ gateway, apiKey: v["api-key"], maxBodyBytes, lifecycle, ...(v.cors !== undefined ? { corsOrigin: v.cors } : {}) });
   const host = v.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
@@ -147,7 +149,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   clearTimeout(force);
   clearInterval(sweep);
   // every generation has ended: each engine waits for its step in flight, then frees its native objects
-  for (const e of engines.values()) await e.dispose();
+  await gateway.close();
   return 0;
 }
 

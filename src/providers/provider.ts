@@ -86,8 +86,13 @@ export interface LogprobEntry {
 /** Why a choice ended. "abort": the request was cancelled (client gone, shutdown). */
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | "abort";
 
-/** What a provider yields, in order per choice; `usage` comes once, last. */
+/** What a provider yields: `start` first when it has one, then per choice in order; `usage` once, last. */
 export type ProviderEvent =
+  /**
+   * What the prompt cost, when the provider knows it before the output (a local model at its
+   * first token; Anthropic's message_start): a stream's opening can report it.
+   */
+  | { type: "start"; inputTokens: number; cachedInputTokens: number }
   /** Output text of one choice (may be ""), with the logprobs of the tokens it came from. */
   | { type: "text"; choice: number; text: string; logprobs?: LogprobEntry[] }
   /**
@@ -159,8 +164,8 @@ export interface Provider {
   readonly name: string;
   /**
    * Answers a request. Errors before the first event are the request's (the gateway may retry
-   * it elsewhere); after it, a thrown error ends the response with an error event. Whatever
-   * happens after the first event, the last event is one `usage`.
+   * it elsewhere); after it, a thrown error ends the response with an error event. Unless it
+   * throws, the last event is one `usage`, aborted requests included.
    */
   generate(req: ProviderRequest): AsyncIterable<ProviderEvent>;
   embed?(req: EmbeddingRequest): Promise<EmbeddingResult>;

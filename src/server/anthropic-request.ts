@@ -3,9 +3,9 @@
  * messages (tool_use to an assistant's tool_calls, tool_result to a tool message), tools and
  * tool_choice to OpenAI's shapes, which the template and the tool grammar already speak.
  */
-import type { ChatMessage } from "./chat-template.js";
-import type { AnthropicBlock, CountTokensRequest } from "./schemas.js";
-import type { ToolChoice, ToolDefinition } from "./tool-calls.js";
+import type { ChatMessage, ProviderRequest, ToolChoice, ToolDefinition } from "../providers/provider.js";
+import type { RequestScope } from "./request-scope.js";
+import type { AnthropicBlock, CountTokensRequest, MessagesRequest } from "./schemas.js";
 
 const text = (c: string | { text: string }[] | undefined) => (c === undefined ? "" : typeof c === "string" ? c : c.map((p) => p.text).join(""));
 
@@ -57,4 +57,20 @@ export function anthropicTools(r: CountTokensRequest): { tools: ToolDefinition[]
       break;
   }
   return { tools, choice };
+}
+
+/** A Messages request (or a count_tokens one) as the neutral request. */
+export function anthropicRequest(r: CountTokensRequest & Partial<Pick<MessagesRequest, "max_tokens" | "temperature" | "top_p" | "top_k" | "stop_sequences">>, scope: RequestScope): Omit<ProviderRequest, "model"> {
+  const { tools, choice } = anthropicTools(r);
+  return {
+    id: scope.id,
+    input: { kind: "chat", messages: anthropicChat(r) },
+    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k },
+    ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
+    ...(r.stop_sequences !== undefined ? { stop: r.stop_sequences } : {}),
+    n: 1,
+    ...(tools.length > 0 ? { tools } : {}),
+    ...(choice !== undefined ? { toolChoice: choice } : {}),
+    signal: scope.signal,
+  };
 }

@@ -1,41 +1,36 @@
 /**
- * The HTTP layer against a scripted engine: failures the real model cannot be made to produce
+ * The HTTP layer against a scripted provider: failures the real model cannot be made to produce
  * on demand (an error in the middle of a stream, an unexpected exception).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Engine, GenerateEvent } from "../index.js";
+import { Gateway } from "../gateway/gateway.js";
+import type { Provider, ProviderEvent, Usage } from "../providers/provider.js";
 import { createApp } from "./app.js";
 
-const stats = { promptTokens: 1, outputTokens: 2, queueMs: 0, timeToFirstTokenMs: 1, timePerOutputTokenMs: 1, totalMs: 2, tokensPerSecond: 1, cachedTokens: 0 };
-
-/** An engine whose `generate` plays `script`; a thrown value fails the stream at that point. */
-function fakeEngine(script: (GenerateEvent | Error)[]): Engine {
-  const fake = {
-    model: { name: "fake", chatTemplate: undefined, bosText: undefined, eosText: undefined, addBos: false, vocabSize: 0, controlTokenTexts: [], maxTokenBytes: 4 },
-    kv: { cellsPerSequence: 100, maxSequences: 1, maxBatchTokens: 10 },
-    load: { running: 0, waiting: 0 },
-    checkCapacity: () => {},
-    kvUsage: 0,
-    tokenize: (text: string) => Array.from(text, (ch) => ch.charCodeAt(0)),
-    detokenize: (tokens: number[]) => String.fromCharCode(...tokens),
-    async *generate(): AsyncGenerator<GenerateEvent> {
+/** A provider that plays `script`; a thrown value fails the response at that point. */
+function scripted(script: (ProviderEvent | Error)[]): Gateway {
+  const provider: Provider = {
+    name: "scripted",
+    async *generate(): AsyncGenerator<ProviderEvent> {
       for (const ev of script) {
         if (ev instanceof Error) throw ev;
         yield ev;
       }
     },
+    close: async () => {},
   };
-  return fake as unknown as Engine;
+  return new Gateway([{ name: "m", provider, model: "m", fallbacks: [] }]);
 }
 
-const delta = (text: string): GenerateEvent => ({ type: "delta", text, tokens: [1] });
+const usage: Usage = { inputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, outputTokens: 2, reasoningTokens: 0, estimated: false, timing: { queuedMs: 0, firstTokenMs: 1, totalMs: 2 }, provider: "scripted", model: "m" };
+const text = (t: string): ProviderEvent => ({ type: "text", choice: 0, text: t });
 const post = (app: ReturnType<typeof createApp>, body: object, headers: Record<string, string> = {}) =>
   app.request("/v1/completions", { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 
-describe("HTTP layer with a scripted engine", () => {
+describe("HTTP layer with a scripted provider", () => {
   it("an error after the stream started arrives as data: {error}, never a silent close", async () => {
-    const app = createApp({ engines: new Map([["m", fakeEngine([delta("Hel"), delta("lo"), new Error("backend exploded at /src/x.js:1")])]]) });
+    const app = createApp({ gateway: scripted([text("Hel"), text("lo"), new Error("backend exploded at /src/x.js:1")]) });
     const res = await post(app, { model: "m", prompt: "x", stream: true });
     assert.equal(res.status, 200);
     const data = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
@@ -48,7 +43,7 @@ describe("HTTP layer with a scripted engine", () => {
   });
 
   it("an unexpected exception before streaming is a 500 with OpenAI's shape and no stack", async () => {
-    const app = createApp({ engines: new Map([["m", fakeEngine([new TypeError("cannot read x of undefined")])]]) });
+    const app = createApp({ gateway: scripted([new TypeError("cannot read x of undefined")]) });
     const res = await post(app, { model: "m", prompt: "x" });
     assert.equal(res.status, 500);
     const body = await res.json();
@@ -56,8 +51,7 @@ describe("HTTP layer with a scripted engine", () => {
   });
 
   it("an API key is required when set (OpenAI's bearer or Anthropic's x-api-key)", async () => {
-    const done: GenerateEvent = { type: "done", finishReason: "stop", stats };
-    const app = createApp({ engines: new Map([["m", fakeEngine([delta("ok"), done])]]), apiKey: "k1" });
+    const app = createApp({ gateway: scripted([text("ok"), { type: "finish", choice: 0, reason: "stop" }, { type: "usage", usage }]), apiKey: "k1" });
     assert.equal((await post(app, { model: "m", prompt: "x" })).status, 401);
     assert.equal((await post(app, { model: "m", prompt: "x" }, { authorization: "Bearer nope" })).status, 401);
     // the key alone, without the Bearer scheme, is not a credential
@@ -71,7 +65,7 @@ describe("HTTP layer with a scripted engine", () => {
   });
 
   it("unknown routes are a 404 in OpenAI's shape", async () => {
-    const app = createApp({ engines: new Map([["m", fakeEngine([])]]) });
+    const app = createApp({ gateway: scripted([]) });
     const res = await app.request("/v1/nope");
     assert.equal(res.status, 404);
     assert.equal(typeof ((await res.json()) as { error: { message: unknown } }).error.message, "string");

@@ -1,26 +1,26 @@
 /**
- * The HTTP API (hono): OpenAI- and Anthropic-compatible routes over the engines being served.
+ * The HTTP API (hono): OpenAI- and Anthropic-compatible routes over the gateway's models.
+ * Protocol only: wire formats in and out; what answers is the gateway's business.
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
-import type { Engine } from "../index.js";
+import type { Gateway } from "../gateway/gateway.js";
 import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { countTokens, messages } from "./anthropic.js";
-import type { ServedModel } from "./choices.js";
+import { accountedApi, type Api } from "./api.js";
 import { anthropicError, HttpError, openAiError, toApiError, type ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { chatCompletions, completions, embeddings } from "./openai.js";
 import { chatCompletionRequest, completionRequest, countTokensRequest, describeIssue, embeddingRequest, messagesRequest } from "./schemas.js";
-import { TurnMemo } from "./turn-memo.js";
 import { Lifecycle } from "./lifecycle.js";
 import { openScope, type RequestScope } from "./request-scope.js";
 import { givenKey, keyMatches } from "./auth.js";
 
 export interface AppOptions {
-  /** Model id -> engine. The first is the default for clients that name none. */
-  engines: ReadonlyMap<string, Engine>;
+  /** The models served and what answers each. */
+  gateway: Gateway;
   /** Require `Authorization: Bearer <key>` (or Anthropic's `x-api-key`). */
   apiKey?: string;
   /** Largest request body in bytes (default 4 MiB); beyond it a 413. */
@@ -33,16 +33,9 @@ export interface AppOptions {
 
 export function createApp(opts: AppOptions) {
   const lifecycle = opts.lifecycle ?? new Lifecycle();
-  const metrics = new Metrics(opts.engines);
-  const served = new Map<string, ServedModel>();
-  for (const [id, engine] of opts.engines) {
-    served.set(id, {
-      id,
-      engine,
-      record: (r) => metrics.record(id, r),
-      ...(engine.prefixCaching ? { turns: new TurnMemo() } : {}),
-    });
-  }
+  const gateway = opts.gateway;
+  const metrics = new Metrics(gateway);
+  const api = accountedApi(gateway, (route, usage, finish) => metrics.record(route, usage, finish));
   const app = new Hono();
   const isAnthropic = (c: Context) => c.req.path.startsWith("/v1/messages");
   const fail = (c: Context, err: ApiError) => {
@@ -95,16 +88,15 @@ export function createApp(opts: AppOptions) {
     }),
   );
 
-  const modelObject = (m: ServedModel) => ({ id: m.id, object: "model", created: 0, owned_by: "inferd", max_model_len: m.engine.kv.cellsPerSequence });
-  app.get("/v1/models", (c) => c.json({ object: "list", data: [...served.values()].map(modelObject) }));
+  const modelObject = (name: string) => {
+    const ctx = gateway.contextWindow(name);
+    return { id: name, object: "model", created: 0, owned_by: gateway.route(name).provider.name, ...(ctx !== undefined ? { max_model_len: ctx } : {}) };
+  };
+  app.get("/v1/models", (c) => c.json({ object: "list", data: gateway.models().map((r) => modelObject(r.name)) }));
   // ids may hold "/" and ":" (hf:owner/repo/file.gguf)
-  app.get("/v1/models/:id{.+}", (c) => {
-    const m = served.get(c.req.param("id"));
-    if (m === undefined) throw new HttpError(404, `the model "${c.req.param("id")}" does not exist`, "invalid_request_error", "model", "model_not_found");
-    return c.json(modelObject(m));
-  });
+  app.get("/v1/models/:id{.+}", (c) => c.json(modelObject(c.req.param("id"))));
 
-  const route = <S extends z.ZodType>(schema: S, handler: (c: Context, m: ServedModel, body: z.infer<S>, scope: RequestScope) => Promise<Response>) =>
+  const route = <S extends z.ZodType>(schema: S, handler: (c: Context, api: Api, body: z.infer<S>, scope: RequestScope) => Promise<Response>) =>
     async (c: Context) => {
       let raw: unknown;
       try {
@@ -118,14 +110,11 @@ export function createApp(opts: AppOptions) {
         throw new HttpError(400, message, "invalid_request_error", param);
       }
       const body = parsed.data as z.infer<S> & { model: string };
-      const model = served.get(body.model);
-      if (model === undefined) {
-        throw new HttpError(404, `the model "${body.model}" does not exist; served: ${[...served.keys()].join(", ")}`, "invalid_request_error", "model", "model_not_found");
-      }
+      gateway.route(body.model); // an unknown model is a 404 before any work
       // the scope starts before any work, so a client that leaves while queued cancels its request
       const { scope, end } = openScope(lifecycle, c.req.raw.signal);
       try {
-        return await handler(c, model, body, scope);
+        return await handler(c, api, body, scope);
       } finally {
         end();
       }

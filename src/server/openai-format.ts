@@ -1,18 +1,16 @@
 /**
  * Pieces of OpenAI's response shapes shared by the streaming and non-streaming writers.
  */
-import type { TokenLogprobInfo } from "../output/output-processor.js";
+import type { LogprobEntry, Usage } from "../providers/provider.js";
 
-export type Usage = ReturnType<typeof usage>;
-
-/** `usage`, with `prompt_tokens_details.cached_tokens` always present as OpenAI sends it. */
-export function usage(promptTokens: number, completionTokens: number, cachedTokens = 0) {
+/** `usage` in OpenAI's convention: prompt_tokens includes the cached ones, completion_tokens the reasoning ones. */
+export function openAiUsage(u: Usage) {
   return {
-    prompt_tokens: promptTokens,
-    completion_tokens: completionTokens,
-    total_tokens: promptTokens + completionTokens,
-    prompt_tokens_details: { cached_tokens: cachedTokens },
-    completion_tokens_details: { reasoning_tokens: 0 },
+    prompt_tokens: u.inputTokens,
+    completion_tokens: u.outputTokens,
+    total_tokens: u.inputTokens + u.outputTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedInputTokens },
+    completion_tokens_details: { reasoning_tokens: u.reasoningTokens },
   };
 }
 
@@ -21,7 +19,7 @@ function bytesOf(s: string): number[] {
 }
 
 /** Chat's `logprobs.content`. */
-export function chatLogprobs(lps: readonly TokenLogprobInfo[]) {
+export function chatLogprobs(lps: readonly LogprobEntry[]) {
   return {
     content: lps.map((l) => ({
       token: l.text,
@@ -33,7 +31,7 @@ export function chatLogprobs(lps: readonly TokenLogprobInfo[]) {
 }
 
 /** Text completions' legacy `logprobs` (parallel arrays; offsets continue from `startOffset`). */
-export function textLogprobs(lps: readonly TokenLogprobInfo[], startOffset = 0) {
+export function textLogprobs(lps: readonly LogprobEntry[], startOffset = 0) {
   let offset = startOffset;
   const text_offset: number[] = [];
   for (const l of lps) {

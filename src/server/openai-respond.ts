@@ -1,89 +1,81 @@
 /**
- * Writes a chat or text completion, whole or streamed exactly as OpenAI streams: the same id
- * and created on every chunk, the role in each choice's first delta, finish_reason on its last
- * chunk, with `include_usage` a final chunk with empty choices and the usage, then
- * `data: [DONE]`. An error after the stream started is sent as `data: {"error": ...}`, never a
- * silent close.
+ * Writes a chat or text completion from a provider's events, whole or streamed exactly as
+ * OpenAI streams: the same id and created on every chunk, the role in each choice's first
+ * delta, tool calls as indexed deltas, finish_reason on its last chunk, with `include_usage` a
+ * final chunk with empty choices and the usage, then `data: [DONE]`. An error after the stream
+ * started is sent as `data: {"error": ...}` then `[DONE]`, never a silent close; a stream cut
+ * by shutdown gets each open choice's finish ("abort") first.
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { GenerateParams } from "../index.js";
-import type { TokenLogprobInfo } from "../output/output-processor.js";
-import { generateChoices, type ChoiceEvent, type ServedModel } from "./choices.js";
-import type { RequestScope } from "./request-scope.js";
+import type { Opened } from "../gateway/gateway.js";
+import type { LogprobEntry, ProviderEvent, ToolCall, Usage } from "../providers/provider.js";
 import { openAiError, toApiError } from "./errors.js";
-import { chatLogprobs, textLogprobs, usage } from "./openai-format.js";
-import type { ChatCompletionRequest, CompletionRequest } from "./schemas.js";
-import { ToolCallExtractor, type ToolCall } from "./tool-calls.js";
+import { chatLogprobs, openAiUsage, textLogprobs } from "./openai-format.js";
+import type { RequestScope } from "./request-scope.js";
 
 export interface Completion {
   kind: "chat" | "text";
-  prompt: number[];
-  /** The rendered chat the prompt was tokenized from (chat only: its turns are remembered). */
-  promptText?: string;
-  params: GenerateParams;
-  request: ChatCompletionRequest | CompletionRequest;
-  /** Parse tool calls out of the output (chat with tools): "forced" when a grammar makes it all calls. */
-  tools: "none" | "parse" | "forced";
+  n: number;
+  stream: boolean;
+  includeUsage: boolean;
+  wantLogprobs: boolean;
 }
 
-/** What one event of a choice adds to the response. */
-interface Piece {
-  content: string;
-  calls: ToolCall[];
-  logprobs: TokenLogprobInfo[];
-}
-
-/** One choice's output so far: text, tool calls and logprobs, from its generation events. */
+/** One choice's output so far. */
 class ChoiceOutput {
   content = "";
   readonly calls: ToolCall[] = [];
-  readonly logprobs: TokenLogprobInfo[] = [];
-  tokens = 0;
-  /** Prompt tokens the prefix cache held for this choice. */
-  cached = 0;
-  finish = "stop";
-  private readonly tools: ToolCallExtractor | undefined;
+  readonly logprobs: LogprobEntry[] = [];
+  /** Where the first token with a logprob starts in the text (after an echoed prompt). */
+  logprobsOffset: number | undefined;
+  finish: string | undefined;
 
-  constructor(tools: Completion["tools"]) {
-    this.tools = tools === "none" ? undefined : new ToolCallExtractor({ forced: tools === "forced" });
-  }
-
-  add(e: ChoiceEvent): Piece {
-    let piece: Piece;
-    if (e.type === "delta") {
-      this.tokens += e.tokens.length;
-      const x = this.tools?.push(e.text) ?? { content: e.text, calls: [] };
-      piece = { ...x, logprobs: e.logprobs ?? [] };
-    } else {
-      const x = this.tools?.flush() ?? { content: "", calls: [] };
-      piece = { ...x, logprobs: [] };
-      this.finish = e.finishReason;
-      this.cached = e.stats.cachedTokens;
+  add(e: ProviderEvent): void {
+    switch (e.type) {
+      case "text":
+        if (e.logprobs) {
+          this.logprobsOffset ??= this.content.length;
+          this.logprobs.push(...e.logprobs);
+        }
+        this.content += e.text;
+        return;
+      case "tool_call": {
+        const call = (this.calls[e.index] ??= { id: e.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`, type: "function", function: { name: "", arguments: "" } });
+        if (e.name !== undefined) call.function.name = e.name;
+        call.function.arguments += e.arguments;
+        return;
+      }
+      case "finish":
+        this.finish = e.reason;
+        return;
+      case "start":
+      case "usage":
+        return;
     }
-    this.content += piece.content;
-    this.calls.push(...piece.calls);
-    this.logprobs.push(...piece.logprobs);
-    if (e.type === "done" && this.calls.length > 0 && e.finishReason === "stop") this.finish = "tool_calls";
-    return piece;
   }
 }
 
-export async function respond(c: Context, served: ServedModel, job: Completion, scope: RequestScope): Promise<Response> {
-  const { kind, prompt, params: p, request: r } = job;
-  const n = r.n ?? 1;
+/** The events of an opened response, the first one included. */
+async function* all(opened: Opened): AsyncGenerator<ProviderEvent> {
+  yield opened.first;
+  for (let ev = await opened.rest.next(); !ev.done; ev = await opened.rest.next()) yield ev.value;
+}
+
+export async function respond(c: Context, opened: Opened, job: Completion, scope: RequestScope): Promise<Response> {
+  const { kind, n } = job;
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
   const created = Math.floor(Date.now() / 1000);
-  const events = generateChoices(served, prompt, p, n, scope.signal, job.promptText)[Symbol.asyncIterator]();
-  const echo = kind === "text" && (r as CompletionRequest).echo ? served.engine.detokenize(prompt) : "";
-  const outs = Array.from({ length: n }, () => new ChoiceOutput(job.tools));
-  const wantLogprobs = p.logprobs !== undefined;
-  // the first event surfaces request errors (overloaded, bad grammar) before any byte is sent
-  const first = await events.next();
+  const model = opened.route.name;
+  const outs = Array.from({ length: n }, () => new ChoiceOutput());
 
-  if (!r.stream) {
-    for (let ev = first; !ev.done; ev = await events.next()) outs[ev.value.index]!.add(ev.value);
+  if (!job.stream) {
+    let usage: Usage | undefined;
+    for await (const e of all(opened)) {
+      if (e.type === "usage") usage = e.usage;
+      else if (e.type !== "start") outs[e.choice]!.add(e);
+    }
     // cut by shutdown: the answer is incomplete, and saying so beats a truncated 200
     if (scope.wasCut()) throw scope.signal.reason;
     const choices = outs.map((o, index) =>
@@ -96,59 +88,65 @@ export async function respond(c: Context, served: ServedModel, job: Completion, 
               refusal: null,
               ...(o.calls.length > 0 ? { tool_calls: o.calls } : {}),
             },
-            logprobs: wantLogprobs ? chatLogprobs(o.logprobs) : null,
-            finish_reason: o.finish,
+            logprobs: job.wantLogprobs ? chatLogprobs(o.logprobs) : null,
+            finish_reason: o.finish ?? "stop",
           }
-        : { index, text: echo + o.content, logprobs: wantLogprobs ? textLogprobs(o.logprobs, echo.length) : null, finish_reason: o.finish },
+        : { index, text: o.content, logprobs: job.wantLogprobs ? textLogprobs(o.logprobs, o.logprobsOffset ?? 0) : null, finish_reason: o.finish ?? "stop" },
     );
     return c.json({
       id,
       object: kind === "chat" ? "chat.completion" : "text_completion",
       created,
-      model: served.id,
+      model,
       system_fingerprint: null,
       choices,
-      usage: totalUsage(prompt.length, outs),
+      ...(usage !== undefined ? { usage: openAiUsage(usage) } : {}),
     });
   }
 
-  const includeUsage = r.stream_options?.include_usage === true;
   const release = scope.hold();
   return streamSSE(c, async (stream) => {
-    const base = { id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model: served.id, system_fingerprint: null };
-    const send = (choice: object) => stream.writeSSE({ data: JSON.stringify({ ...base, choices: [choice], ...(includeUsage ? { usage: null } : {}) }) });
+    const base = { id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model, system_fingerprint: null };
+    const send = (choice: object) => stream.writeSSE({ data: JSON.stringify({ ...base, choices: [choice], ...(job.includeUsage ? { usage: null } : {}) }) });
     const finishChunk = (index: number, reason: string) =>
       send(kind === "chat" ? { index, delta: {}, logprobs: null, finish_reason: reason } : { index, text: "", logprobs: null, finish_reason: reason });
     const started = new Set<number>();
+    const offsets = new Array<number>(n).fill(0);
     try {
-      for (let ev = first; !ev.done; ev = await events.next()) {
-        const e = ev.value;
-        const out = outs[e.index]!;
-        if (!started.has(e.index)) {
-          started.add(e.index);
-          if (kind === "chat") await send({ index: e.index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
-          else if (echo) await send({ index: e.index, text: echo, logprobs: null, finish_reason: null });
-        }
-        const piece = out.add(e);
-        if (e.type === "done" && e.finishReason === "abort") {
-          // a client that left gets nothing more; one cut by shutdown learns each choice ended
-          if (scope.wasCut()) await finishChunk(e.index, "abort");
+      for await (const e of all(opened)) {
+        if (e.type === "start") continue;
+        if (e.type === "usage") {
+          if (scope.signal.aborted && !scope.wasCut()) return; // the client left: nothing more to say
+          if (job.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: openAiUsage(e.usage) }) });
           continue;
         }
-        if (piece.content.length > 0 || piece.logprobs.length > 0) {
-          const lp = !wantLogprobs ? null : kind === "chat" ? chatLogprobs(piece.logprobs) : textLogprobs(piece.logprobs);
-          await send(kind === "chat" ? { index: e.index, delta: { content: piece.content }, logprobs: lp, finish_reason: null } : { index: e.index, text: piece.content, logprobs: lp, finish_reason: null });
+        const out = outs[e.choice]!;
+        out.add(e);
+        if (!started.has(e.choice)) {
+          started.add(e.choice);
+          if (kind === "chat") await send({ index: e.choice, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
         }
-        for (const call of piece.calls) {
-          const k = out.calls.indexOf(call);
-          await send({ index: e.index, delta: { tool_calls: [{ index: k, ...call }] }, logprobs: null, finish_reason: null });
+        switch (e.type) {
+          case "text": {
+            const lp = !job.wantLogprobs || e.logprobs === undefined ? null : kind === "chat" ? chatLogprobs(e.logprobs) : textLogprobs(e.logprobs, offsets[e.choice]);
+            offsets[e.choice]! += e.text.length;
+            await send(kind === "chat" ? { index: e.choice, delta: { content: e.text }, logprobs: lp, finish_reason: null } : { index: e.choice, text: e.text, logprobs: lp, finish_reason: null });
+            break;
+          }
+          case "tool_call": {
+            const call = out.calls[e.index]!;
+            const first = e.id !== undefined || e.name !== undefined;
+            const fn = first ? { name: call.function.name, arguments: e.arguments } : { arguments: e.arguments };
+            await send({ index: e.choice, delta: { tool_calls: [{ index: e.index, ...(first ? { id: call.id, type: "function" } : {}), function: fn }] }, logprobs: null, finish_reason: null });
+            break;
+          }
+          case "finish":
+            // a client that left gets nothing more; one cut by shutdown learns each choice ended
+            if (e.reason !== "abort" || scope.wasCut()) await finishChunk(e.choice, e.reason);
+            break;
         }
-        if (e.type === "done") await finishChunk(e.index, out.finish);
       }
       if (scope.signal.aborted && !scope.wasCut()) return;
-      if (includeUsage) {
-        await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: totalUsage(prompt.length, outs) }) });
-      }
       if (scope.wasCut()) await stream.writeSSE({ data: JSON.stringify(openAiError(toApiError(scope.signal.reason))) });
       await stream.writeSSE({ data: "[DONE]" });
     } catch (e) {
@@ -160,9 +158,4 @@ export async function respond(c: Context, served: ServedModel, job: Completion, 
       release();
     }
   });
-}
-
-/** One usage for all choices: their output tokens, and the prompt tokens cached for every one of them. */
-function totalUsage(promptTokens: number, outs: readonly ChoiceOutput[]) {
-  return usage(promptTokens, outs.reduce((s, o) => s + o.tokens, 0), Math.min(...outs.map((o) => o.cached)));
 }

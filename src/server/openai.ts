@@ -1,25 +1,21 @@
 /**
  * OpenAI-compatible endpoints: /v1/chat/completions, /v1/completions, /v1/embeddings. Each
- * handler turns the request into a prompt and engine parameters; `respond` (openai-respond.ts)
- * writes the answer, streamed or whole.
+ * handler turns the wire request into the neutral one any provider takes; `respond`
+ * (openai-respond.ts) writes the provider's events back as OpenAI's wire format.
  */
 import type { Context } from "hono";
-import type { GrammarSpec } from "../backend/backend.js";
-import type { GenerateParams } from "../index.js";
-import type { ChatMessage } from "./chat-template.js";
-import { chatPrompt } from "./chat-prompt.js";
-import { checkTokenBound } from "./bounded-tokenize.js";
-import { checkFits, checkLogitBias, type ServedModel } from "./choices.js";
+import type { ChatMessage, ProviderRequest, ResponseFormat, Sampling } from "../providers/provider.js";
+import type { Api } from "./api.js";
 import { HttpError } from "./errors.js";
 import { respond } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
-import { planTools } from "./tool-calls.js";
 
-/** OpenAI request fields -> engine parameters. */
-function params(r: ChatCompletionRequest | CompletionRequest, maxTokens: number | undefined, logprobs: number | undefined, grammar: GrammarSpec | undefined): GenerateParams {
-  return {
-    maxTokens,
+type Common = Omit<ProviderRequest, "model" | "input">;
+
+/** The fields chat and text completions share. */
+function common(r: ChatCompletionRequest | CompletionRequest, scope: RequestScope, maxTokens: number | undefined, logprobs: number | undefined): Common {
+  const sampling: Sampling = {
     temperature: r.temperature ?? undefined,
     topP: r.top_p ?? undefined,
     topK: r.top_k,
@@ -27,29 +23,30 @@ function params(r: ChatCompletionRequest | CompletionRequest, maxTokens: number 
     repetitionPenalty: r.repetition_penalty,
     presencePenalty: r.presence_penalty ?? undefined,
     frequencyPenalty: r.frequency_penalty ?? undefined,
-    logitBias: r.logit_bias ?? undefined,
+    ...(r.logit_bias != null ? { logitBias: r.logit_bias } : {}),
     seed: r.seed ?? undefined,
-    stop: r.stop == null ? undefined : typeof r.stop === "string" ? [r.stop] : r.stop,
+  };
+  return {
+    id: scope.id,
+    sampling,
+    maxTokens,
+    ...(r.stop != null ? { stop: typeof r.stop === "string" ? [r.stop] : r.stop } : {}),
+    n: r.n ?? 1,
     logprobs,
-    ignoreEos: r.ignore_eos,
-    priority: r.priority,
-    speculative: r.speculative,
-    ...(grammar !== undefined ? { grammar } : {}),
+    ...(r.response_format != null ? { responseFormat: responseFormat(r.response_format) } : {}),
+    extensions: { ignoreEos: r.ignore_eos, priority: r.priority, speculative: r.speculative },
+    signal: scope.signal,
   };
 }
 
-/** `response_format` -> a grammar (undefined for plain text). */
-function responseGrammar(format: ChatCompletionRequest["response_format"]): GrammarSpec | undefined {
-  switch (format?.type) {
-    case undefined:
+function responseFormat(f: NonNullable<ChatCompletionRequest["response_format"]>): ResponseFormat {
+  switch (f.type) {
     case "text":
-      return undefined;
+      return { type: "text" };
     case "json_object":
       return { type: "json_object" };
-    case "json_schema": {
-      const schema = format.json_schema.schema;
-      return schema === undefined ? { type: "json_object" } : { type: "json_schema", schema };
-    }
+    case "json_schema":
+      return { type: "json_schema", ...(f.json_schema.name !== undefined ? { name: f.json_schema.name } : {}), ...(f.json_schema.schema !== undefined ? { schema: f.json_schema.schema } : {}), ...(f.json_schema.strict != null ? { strict: f.json_schema.strict } : {}) };
     default:
       throw new HttpError(400, "unknown response_format type", "invalid_request_error", "response_format");
   }
@@ -60,8 +57,7 @@ function messageText(content: ChatCompletionRequest["messages"][number]["content
   return typeof content === "string" ? content : content.map((p) => p.text).join("");
 }
 
-export async function chatCompletions(c: Context, served: ServedModel, r: ChatCompletionRequest, scope: RequestScope): Promise<Response> {
-  const engine = served.engine;
+export async function chatCompletions(c: Context, api: Api, r: ChatCompletionRequest, scope: RequestScope): Promise<Response> {
   const messages: ChatMessage[] = r.messages.map((m) => ({
     role: m.role === "developer" ? "system" : m.role,
     content: messageText(m.content),
@@ -69,50 +65,42 @@ export async function chatCompletions(c: Context, served: ServedModel, r: ChatCo
     ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
     ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
   }));
-  const tools = planTools(r.tools ?? [], r.tool_choice ?? undefined);
-  checkLogitBias(engine, r.logit_bias);
-  const { tokens: prompt, text } = await chatPrompt(served, messages, { tools: tools.offered });
   const maxTokens = r.max_completion_tokens ?? r.max_tokens ?? undefined;
-  checkFits(engine, prompt.length, maxTokens, r.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
-  const grammar = tools.grammar ?? responseGrammar(r.response_format);
   const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-  return respond(c, served, { kind: "chat", prompt, ...(text !== undefined ? { promptText: text } : {}), params: params(r, maxTokens, topLogprobs, grammar), request: r, tools: tools.grammar !== undefined ? "forced" : tools.offered !== undefined ? "parse" : "none" }, scope);
+  const req = {
+    ...common(r, scope, maxTokens, topLogprobs),
+    input: { kind: "chat" as const, messages },
+    ...(r.tools != null ? { tools: r.tools } : {}),
+    ...(r.tool_choice != null ? { toolChoice: r.tool_choice } : {}),
+  };
+  const opened = await api.open(r.model, req);
+  return respond(c, opened, { kind: "chat", n: req.n, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, wantLogprobs: topLogprobs !== undefined }, scope);
 }
 
-export async function completions(c: Context, served: ServedModel, r: CompletionRequest, scope: RequestScope): Promise<Response> {
-  const engine = served.engine;
-  checkLogitBias(engine, r.logit_bias);
-  const promptText = typeof r.prompt === "string" ? r.prompt : typeof r.prompt[0] === "string" ? r.prompt[0] : undefined;
-  if (promptText !== undefined) await checkTokenBound(engine, promptText, "prompt");
-  const prompt = promptText !== undefined ? engine.tokenize(promptText) : (r.prompt as number[]);
+export async function completions(c: Context, api: Api, r: CompletionRequest, scope: RequestScope): Promise<Response> {
+  const prompt = typeof r.prompt === "string" ? r.prompt : typeof r.prompt[0] === "string" ? r.prompt[0] : (r.prompt as number[]);
   // OpenAI's default for /v1/completions is 16 tokens
   const maxTokens = r.max_tokens === null ? undefined : (r.max_tokens ?? 16);
-  checkFits(engine, prompt.length, maxTokens);
-  const p = params(r, maxTokens, r.logprobs ?? undefined, responseGrammar(r.response_format));
-  return respond(c, served, { kind: "text", prompt, params: p, request: r, tools: "none" }, scope);
+  const req = { ...common(r, scope, maxTokens, r.logprobs ?? undefined), input: { kind: "prompt" as const, prompt, echo: r.echo === true } };
+  const opened = await api.open(r.model, req);
+  return respond(c, opened, { kind: "text", n: req.n, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, wantLogprobs: r.logprobs != null }, scope);
 }
 
-export async function embeddings(c: Context, served: ServedModel, r: EmbeddingRequest): Promise<Response> {
-  const engine = served.engine;
+export async function embeddings(c: Context, api: Api, r: EmbeddingRequest, scope: RequestScope): Promise<Response> {
   const inputs: (string | number[])[] =
     typeof r.input === "string" ? [r.input]
     : typeof r.input[0] === "number" ? [r.input as number[]]
     : (r.input as (string | number[])[]);
-  // a model's vectors have one size: shortening them is meaningful only for models trained for it
-  if (r.dimensions !== undefined && r.dimensions !== engine.model.embeddingSize) {
-    throw new HttpError(400, `dimensions ${r.dimensions} is not supported: "${served.id}" embeds in ${engine.model.embeddingSize} dimensions`, "invalid_request_error", "dimensions");
-  }
-  for (const input of inputs) if (typeof input === "string") await checkTokenBound(engine, input, "input");
-  const out = await engine.embed(inputs);
-  const total = out.reduce((s, o) => s + o.tokens, 0);
+  const { route, result } = await api.gateway.embed(r.model, { id: scope.id, inputs, ...(r.dimensions !== undefined ? { dimensions: r.dimensions } : {}), signal: scope.signal });
+  const total = result.usage.inputTokens;
   return c.json({
     object: "list",
-    data: out.map((o, index) => ({
+    data: result.vectors.map((v, index) => ({
       object: "embedding",
       index,
-      embedding: r.encoding_format === "base64" ? Buffer.from(Float32Array.from(o.embedding).buffer).toString("base64") : o.embedding,
+      embedding: r.encoding_format === "base64" ? Buffer.from(Float32Array.from(v).buffer).toString("base64") : v,
     })),
-    model: served.id,
+    model: route.name,
     usage: { prompt_tokens: total, total_tokens: total },
   });
 }

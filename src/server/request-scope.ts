@@ -3,9 +3,12 @@
  * client left, or shutdown cut it), and when the request is over (a stream outlives the
  * handler's return). Made by the app for each request from the server's `Lifecycle`.
  */
+import { randomUUID } from "node:crypto";
 import type { Lifecycle } from "./lifecycle.js";
 
 export interface RequestScope {
+  /** The request's id (logs, the ledger, upstreams' x-request-id). */
+  readonly id: string;
   /** Aborted when the client goes away or the shutdown deadline cuts the request. */
   readonly signal: AbortSignal;
   /** Whether the abort came from the shutdown cut (the client is still there to be told). */
@@ -24,6 +27,7 @@ export function openScope(lifecycle: Lifecycle, clientSignal: AbortSignal): { sc
   const { controller, finished } = lifecycle.begin(clientSignal);
   let held = false;
   const scope: RequestScope = {
+    id: randomUUID(),
     signal: controller.signal,
     wasCut: () => lifecycle.wasCut(controller.signal),
     abort: () => controller.abort(),

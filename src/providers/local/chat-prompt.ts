@@ -4,13 +4,12 @@
  * writes `<|im_end|>\n<|im_start|>system` in a message gets those characters as text, never a
  * closed turn and a forged system prompt.
  */
-import type { ChatMessage } from "./chat-template.js";
-import { renderChat } from "./chat-template.js";
-import type { ServedModel } from "./choices.js";
-import { memoTokenize } from "./turn-memo.js";
-import type { ToolDefinition } from "./tool-calls.js";
+import type { Engine } from "../../engine/engine.js";
+import { InferdError } from "../../util/errors.js";
+import type { ChatMessage, ToolDefinition } from "../provider.js";
 import { boundInput, checkTokenBound } from "./bounded-tokenize.js";
-import { HttpError } from "./errors.js";
+import { renderChat } from "./chat-template.js";
+import { memoTokenize, type TurnMemo } from "./turn-memo.js";
 
 export interface ChatPrompt {
   tokens: number[];
@@ -26,8 +25,7 @@ export interface ChatPrompt {
  * than the context could ever hold is a 400 at once); earlier turns come from the turn memo
  * as the model really saw and generated them.
  */
-export async function chatPrompt(served: ServedModel, messages: ChatMessage[], opts: { tools?: readonly ToolDefinition[] } = {}): Promise<ChatPrompt> {
-  const engine = served.engine;
+export async function chatPrompt(engine: Engine, turns: TurnMemo | undefined, messages: ChatMessage[], opts: { tools?: readonly ToolDefinition[] } = {}): Promise<ChatPrompt> {
   const model = engine.model;
   boundInput(engine, messages.reduce((n, m) => n + Buffer.byteLength(m.content, "utf8"), 0), "messages");
   const forged = new Set<number>();
@@ -36,7 +34,7 @@ export async function chatPrompt(served: ServedModel, messages: ChatMessage[], o
     for (const call of m.tool_calls ?? []) {
       // a call's name and arguments are the model's own earlier output, which cannot hold control tokens
       if (holdsControlText(model.controlTokenTexts, call.function.name + call.function.arguments)) {
-        throw new HttpError(400, `messages[${i}].tool_calls holds control-token text`, "invalid_request_error", `messages.${i}.tool_calls`);
+        throw new InferdError("invalid_argument", `messages[${i}].tool_calls holds control-token text`, { param: `messages.${i}.tool_calls` });
       }
     }
   });
@@ -46,7 +44,7 @@ export async function chatPrompt(served: ServedModel, messages: ChatMessage[], o
     const text = renderChat(model, messages, opts);
     await checkTokenBound(engine, text, "messages");
     const first = addBos(text);
-    const tokens = memoTokenize(served.turns, text, (t, start) => engine.tokenize(t, { addBos: start && first, special: true })).tokens;
+    const tokens = memoTokenize(turns, text, (t, start) => engine.tokenize(t, { addBos: start && first, special: true })).tokens;
     return { tokens, text };
   }
   // Contents with control-token text are rendered as placeholders, so the template's markup

@@ -4,17 +4,17 @@
  * answered, only to be refused as too long. So: refuse by bytes first (a sound bound, from the
  * vocabulary's longest token), and count a big text in pieces, yielding between them.
  */
-import type { Engine } from "../index.js";
-import { HttpError } from "./errors.js";
+import type { Engine } from "../../engine/engine.js";
+import { InferdError } from "../../util/errors.js";
 
 /** Texts up to this many characters are tokenized in one go (a few ms). */
 const CHUNK_CHARS = 64 * 1024;
 /** Tokens a cut between pieces may add (SentencePiece's space prefix, a split merge). */
 const SLACK_PER_CUT = 4;
 
-function tooLong(ctx: number, atLeast: number | undefined, param: string): HttpError {
+function tooLong(ctx: number, atLeast: number | undefined, param: string): InferdError {
   const what = atLeast === undefined ? "the input is longer" : `the input is at least ${atLeast} tokens, more`;
-  return new HttpError(400, `${what} than the model's context window of ${ctx} tokens`, "invalid_request_error", param, "context_length_exceeded");
+  return new InferdError("context_overflow", `${what} than the model's context window of ${ctx} tokens`, { param });
 }
 
 /** Throws a 400 when `bytes` of text could not fit the context whatever its tokens. */

@@ -1,19 +1,10 @@
 import { setMaxListeners } from "node:events";
-import type { Engine, GenerateEvent, GenerateParams, GenerateStats } from "../index.js";
-import type { TokenLogprobInfo } from "../output/output-processor.js";
-import { AsyncQueue } from "../util/async-queue.js";
-import { HttpError } from "./errors.js";
+import type { Engine, GenerateEvent, GenerateStats } from "../../engine/engine.js";
+import type { GenerateParams } from "../../engine/params.js";
+import type { TokenLogprobInfo } from "../../output/output-processor.js";
+import { AsyncQueue } from "../../util/async-queue.js";
+import { InferdError } from "../../util/errors.js";
 import type { TurnMemo } from "./turn-memo.js";
-
-/** A model the server serves: its public id, its engine, and where its accounting goes. */
-export interface ServedModel {
-  id: string;
-  engine: Engine;
-  /** Called once per request when all its choices have ended (aborted ones too). */
-  record(r: RequestRecord): void;
-  /** Chat turns' real tokens, so the next turn's prompt hits the prefix cache (absent with the cache off). */
-  turns?: TurnMemo;
-}
 
 /**
  * One request's figures, all its choices together: the prompt counted once (the choices share
@@ -47,15 +38,13 @@ export type ChoiceEvent =
 export function checkFits(engine: Engine, promptTokens: number, maxTokens: number | undefined, param = "max_tokens"): void {
   const ctx = engine.kv.cellsPerSequence;
   if (promptTokens > ctx) {
-    throw new HttpError(400, `the prompt is ${promptTokens} tokens but the model's context window is ${ctx} tokens`, "invalid_request_error", "messages", "context_length_exceeded");
+    throw new InferdError("context_overflow", `the prompt is ${promptTokens} tokens but the model's context window is ${ctx} tokens`, { param: "messages" });
   }
   if (maxTokens !== undefined && promptTokens + maxTokens > ctx) {
-    throw new HttpError(
-      400,
+    throw new InferdError(
+      "context_overflow",
       `the prompt (${promptTokens} tokens) plus ${param} (${maxTokens}) is ${promptTokens + maxTokens} tokens, more than the model's context window of ${ctx} tokens`,
-      "invalid_request_error",
-      param,
-      "context_length_exceeded",
+      { param },
     );
   }
 }
@@ -65,7 +54,7 @@ export function checkLogitBias(engine: Engine, bias: Record<string, number> | nu
   const vocab = engine.model.vocabSize;
   for (const key of Object.keys(bias ?? {})) {
     if (vocab > 0 && Number(key) >= vocab) {
-      throw new HttpError(400, `invalid logit_bias: token ${key} is outside the vocabulary (${vocab} tokens)`, "invalid_request_error", "logit_bias");
+      throw new InferdError("invalid_argument", `invalid logit_bias: token ${key} is outside the vocabulary (${vocab} tokens)`, { param: "logit_bias" });
     }
   }
 }
@@ -75,17 +64,18 @@ export function checkLogitBias(engine: Engine, bias: Record<string, number> | nu
  * in arrival order. The request is taken whole or refused whole ("overloaded" for all `n`
  * before any starts), and its choices end together: aborting `signal` (client gone) or one
  * choice failing ends all of them. With `promptText` (the rendered chat) each choice that ends
- * cleanly is remembered in the served model's turn memo. Accounting is one record per request.
+ * cleanly is remembered in the model's turn memo. Accounting is one record per request.
  */
 export function generateChoices(
-  served: ServedModel,
+  engine: Engine,
+  turns: TurnMemo | undefined,
   prompt: readonly number[],
   params: GenerateParams,
   n: number,
   signal: AbortSignal,
-  promptText?: string,
+  promptText: string | undefined,
+  record: (r: RequestRecord) => void,
 ): AsyncIterable<ChoiceEvent> {
-  const engine = served.engine;
   engine.checkCapacity(n);
   const queue = new AsyncQueue<ChoiceEvent>();
   const all = new AbortController();
@@ -102,10 +92,10 @@ export function generateChoices(
     signal.removeEventListener("abort", onAbort);
     // accounting first: it must survive a client that went away
     const done = stats.filter((x) => x !== undefined);
-    if (done.length > 0) served.record(requestRecord(done, reasons.find((r) => r !== undefined)!));
+    if (done.length > 0) record(requestRecord(done, reasons.find((r) => r !== undefined)!));
   };
   // only chat turns with the memo on keep their text and tokens
-  const remember = promptText !== undefined && served.turns !== undefined;
+  const remember = promptText !== undefined && turns !== undefined;
   for (let index = 0; index < n; index++) {
     const p = params.seed !== undefined ? { ...params, seed: (params.seed + index) % 2 ** 32 } : params;
     void (async () => {
@@ -121,7 +111,7 @@ export function generateChoices(
           } else {
             stats[index] = ev.stats;
             reasons[index] = ev.finishReason;
-            if (remember) rememberTurn(served.turns!, promptText! + text, prompt, tokens, ev);
+            if (remember) rememberTurn(turns!, promptText! + text, prompt, tokens, ev);
           }
           queue.push({ index, ...ev });
         }

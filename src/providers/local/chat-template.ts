@@ -1,16 +1,8 @@
 import { Template } from "@huggingface/jinja";
-import type { ModelInfo } from "../backend/backend.js";
-import { HttpError } from "./errors.js";
-import { toolsSystemPrompt, type ToolDefinition } from "./tool-calls.js";
-
-/** A chat message after normalization (content parts joined into text). */
-export interface ChatMessage {
-  role: string;
-  content: string;
-  name?: string;
-  tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
-  tool_call_id?: string;
-}
+import type { ModelInfo } from "../../backend/backend.js";
+import { InferdError } from "../../util/errors.js";
+import type { ChatMessage, ToolDefinition } from "../provider.js";
+import { toolsSystemPrompt } from "./tool-calls.js";
 
 const cache = new Map<string, Template>();
 
@@ -25,7 +17,7 @@ export function renderChat(
 ): string {
   const source = model.chatTemplate;
   if (source === undefined) {
-    throw new HttpError(400, `model "${model.name}" has no chat template; use /v1/completions with a plain prompt`, "invalid_request_error", "messages");
+    throw new InferdError("invalid_argument", `model "${model.name}" has no chat template; use /v1/completions with a plain prompt`, { param: "messages" });
   }
   let tpl = cache.get(source);
   if (tpl === undefined) {
@@ -44,7 +36,7 @@ export function renderChat(
       ...(tools !== undefined ? { tools } : {}),
     });
   } catch (e) {
-    throw new HttpError(400, `the chat template cannot render these messages: ${e instanceof Error ? e.message : String(e)}`, "invalid_request_error", "messages");
+    throw new InferdError("invalid_argument", `the chat template cannot render these messages: ${e instanceof Error ? e.message : String(e)}`, { param: "messages" });
   }
 }
 

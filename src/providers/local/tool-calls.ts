@@ -5,27 +5,14 @@
  * always parses; `"auto"` lets the model choose and parses what it wrote.
  */
 import { randomUUID } from "node:crypto";
-import type { GrammarSpec } from "../backend/backend.js";
-import { HttpError } from "./errors.js";
+import type { GrammarSpec } from "../../backend/backend.js";
+import { InferdError } from "../../util/errors.js";
+import type { ToolCall, ToolChoice, ToolDefinition } from "../provider.js";
+
+export type { ToolCall, ToolChoice, ToolDefinition };
 
 export const TOOL_CALL_OPEN = "<tool_call>";
 export const TOOL_CALL_CLOSE = "</tool_call>";
-
-/** An OpenAI tool definition (`tools[]`). */
-export interface ToolDefinition {
-  type: "function";
-  function: { name: string; description?: string; parameters?: Record<string, unknown> };
-}
-
-/** OpenAI's `tool_choice`. */
-export type ToolChoice = "none" | "auto" | "required" | { type: "function"; function: { name: string } };
-
-/** A call the model made, as OpenAI returns it. */
-export interface ToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
 
 /**
  * The grammar that forces a call: any of the tools for "required", the named one otherwise;
@@ -58,13 +45,13 @@ export function planTools(tools: readonly ToolDefinition[], choice: ToolChoice |
   const c: ToolChoice = choice ?? (tools.length > 0 ? "auto" : "none");
   const names = new Set<string>();
   for (const t of tools) {
-    if (names.has(t.function.name)) throw new HttpError(400, `tools has two functions named "${t.function.name}"`, "invalid_request_error", "tools");
+    if (names.has(t.function.name)) throw new InferdError("invalid_argument", `tools has two functions named "${t.function.name}"`, { param: "tools" });
     names.add(t.function.name);
   }
   if (typeof c === "object" && !tools.some((t) => t.function.name === c.function.name)) {
-    throw new HttpError(400, `${param} names "${c.function.name}", which is not in tools`, "invalid_request_error", param);
+    throw new InferdError("invalid_argument", `${param} names "${c.function.name}", which is not in tools`, { param });
   }
-  if (c === "required" && tools.length === 0) throw new HttpError(400, `${param} requires a tool call but there are no tools`, "invalid_request_error", param);
+  if (c === "required" && tools.length === 0) throw new InferdError("invalid_argument", `${param} requires a tool call but there are no tools`, { param });
   if (tools.length === 0 || c === "none") return { offered: undefined, grammar: undefined };
   return { offered: tools, grammar: toolCallGrammar(tools, c) };
 }
