@@ -15,6 +15,7 @@ import { checkFits, checkLogitBias, generateChoices, type RequestRecord } from "
 import type { EngineSource } from "./engines.js";
 import { planTools, ToolCallExtractor } from "./tool-calls.js";
 import { TurnMemo } from "./turn-memo.js";
+import { emptyUsage } from "../usage.js";
 
 /** What a request becomes for the engine. */
 interface Job {
@@ -181,21 +182,6 @@ export class LocalProvider implements Provider {
       timing: { queuedMs: r?.queueMs ?? 0, firstTokenMs: firstOutput === undefined ? undefined : firstOutput - t0, totalMs: performance.now() - t0 },
     };
   }
-}
-
-function emptyUsage(provider: string, model: string): Usage {
-  return {
-    inputTokens: 0,
-    cachedInputTokens: 0,
-    cacheWriteTokens: 0,
-    cacheWrite1hTokens: 0,
-    outputTokens: 0,
-    reasoningTokens: 0,
-    estimated: false,
-    timing: { queuedMs: 0, firstTokenMs: undefined, totalMs: 0 },
-    provider,
-    model,
-  };
 }
 
 function entry(l: TokenLogprobInfo): LogprobEntry {

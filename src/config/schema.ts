@@ -1,0 +1,66 @@
+/**
+ * `inferd serve --config inferd.yaml`: the schema (zod), in the file's own snake_case. Unknown
+ * keys are errors (a typo must not be silently ignored); an error names the field's path.
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().min(1);
+const ms = z.number().int().min(1);
+
+const upstream = z.strictObject({
+  type: z.enum(["openai", "anthropic"]),
+  /** Default: OpenAI's or Anthropic's public API. */
+  base_url: z.url().optional(),
+  /** The environment variable holding the upstream's key (never the key itself in the file). */
+  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  timeouts: z.strictObject({ connect_ms: ms.optional(), first_byte_ms: ms.optional(), idle_ms: ms.optional(), total_ms: ms.optional() }).optional(),
+  retries: z.strictObject({ max: z.number().int().min(0).max(10).optional(), base_ms: ms.optional(), cap_ms: ms.optional() }).optional(),
+  circuit: z.strictObject({ failures: positiveInt.optional(), cooldown_ms: ms.optional() }).optional(),
+});
+export type UpstreamConfig = z.infer<typeof upstream>;
+
+const model = z.strictObject({
+  /** What clients put in "model". */
+  name: z.string().min(1),
+  /** "local", or a name under `providers`. */
+  provider: z.string().min(1),
+  /** A local .gguf path, hf:... or synthetic:...; for an upstream, its model id. */
+  model: z.string().min(1),
+  /** Other models to try, in order, when this one fails before answering. */
+  fallbacks: z.array(z.string().min(1)).optional(),
+  /** Local: the context window per sequence; upstream: the model's context window, for /v1/models. */
+  context: positiveInt.optional(),
+  /** Local engine settings (as the serve flags of the same names). */
+  max_sequences: positiveInt.optional(),
+  batch_size: positiveInt.optional(),
+  threads: positiveInt.optional(),
+  max_queue: z.number().int().min(0).optional(),
+  prefix_cache: z.boolean().optional(),
+});
+export type ModelConfig = z.infer<typeof model>;
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().optional(),
+      port: z.number().int().min(0).max(65535).optional(),
+      /** The environment variable holding the key clients must send. */
+      api_key_env: z.string().optional(),
+      cors: z.string().optional(),
+      max_body: positiveInt.optional(),
+      shutdown_timeout_s: z.number().min(0).optional(),
+    })
+    .optional(),
+  local: z
+    .strictObject({
+      /** Memory the local models may take together (weights and KV), in MiB. */
+      memory_budget_mb: positiveInt.optional(),
+      /** An idle local model is unloaded after this many seconds. */
+      ttl_s: z.number().min(0).optional(),
+    })
+    .optional(),
+  providers: z.record(z.string().regex(/^[a-z0-9_-]+$/i), upstream).optional(),
+  models: z.array(model).min(1),
+});
+export type Config = z.infer<typeof configSchema>;

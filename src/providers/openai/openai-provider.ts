@@ -1,0 +1,181 @@
+/**
+ * An OpenAI-compatible upstream as a Provider: OpenAI itself and whatever speaks its API (vLLM,
+ * SGLang, llama-server, Ollama, another inferd). Requests are always streamed upstream, with
+ * `stream_options.include_usage`, so the first token reaches the client as soon as it exists
+ * and the usage arrives in the last chunk; a client that asked for a whole answer gets the
+ * stream aggregated by the protocol writer.
+ */
+import { InferdError } from "../../util/errors.js";
+import type { EmbeddingRequest, EmbeddingResult, FinishReason, Provider, ProviderEvent, ProviderRequest, Usage } from "../provider.js";
+import { emptyUsage, estimateTokens } from "../usage.js";
+import type { UpstreamClient } from "../upstream-client.js";
+import { openAiBody, type OpenAiChunk } from "./openai-wire.js";
+
+export interface OpenAiProviderOptions {
+  name: string;
+  client: UpstreamClient;
+  /** Context windows of the upstream's models, when the config says them. */
+  contextWindows?: Record<string, number>;
+}
+
+export class OpenAiProvider implements Provider {
+  readonly name: string;
+  private readonly client: UpstreamClient;
+
+  constructor(private readonly opts: OpenAiProviderOptions) {
+    this.name = opts.name;
+    this.client = opts.client;
+  }
+
+  async *generate(req: ProviderRequest): AsyncGenerator<ProviderEvent> {
+    const t0 = performance.now();
+    const chat = req.input.kind === "chat";
+    const res = await this.client.post(chat ? "/chat/completions" : "/completions", openAiBody(req), { signal: req.signal, stream: true, headers: { "x-request-id": req.id } });
+    const finished = new Set<number>();
+    let usage: Usage | undefined;
+    let output = "";
+    let firstToken: number | undefined;
+    let done = false;
+    try {
+      for await (const ev of res.sse()) {
+        if (ev.data === "[DONE]") {
+          done = true;
+          break;
+        }
+        const chunk = parseChunk(ev.data, this.name);
+        if (chunk.usage != null) usage = this.usage(req, chunk.usage, t0, firstToken);
+        for (const c of chunk.choices ?? []) {
+          const choice = c.index ?? 0;
+          const text = chat ? c.delta?.content : c.text;
+          const logprobs = chat ? chatEntries(c.logprobs) : textEntries(c.logprobs);
+          if ((text != null && text.length > 0) || logprobs !== undefined) {
+            firstToken ??= performance.now();
+            output += text ?? "";
+            yield { type: "text", choice, text: text ?? "", ...(logprobs !== undefined ? { logprobs } : {}) };
+          }
+          for (const call of c.delta?.tool_calls ?? []) {
+            firstToken ??= performance.now();
+            output += call.function?.arguments ?? "";
+            yield {
+              type: "tool_call",
+              choice,
+              index: call.index ?? 0,
+              ...(call.id != null ? { id: call.id } : {}),
+              ...(call.function?.name != null ? { name: call.function.name } : {}),
+              arguments: call.function?.arguments ?? "",
+            };
+          }
+          if (c.finish_reason != null && !finished.has(choice)) {
+            finished.add(choice);
+            yield { type: "finish", choice, reason: finishReason(c.finish_reason) };
+          }
+        }
+      }
+    } catch (e) {
+      if (!req.signal.aborted) throw e;
+    }
+    if (req.signal.aborted) {
+      // the client left or the server is shutting down: each open choice ends, the usage still counts
+      for (let i = 0; i < req.n; i++) if (!finished.has(i)) yield { type: "finish", choice: i, reason: "abort" };
+    } else if (!done) {
+      throw new InferdError("upstream", `${this.name} ended its stream without [DONE]`, { status: 502, code: "upstream_incomplete" });
+    }
+    yield { type: "usage", usage: usage ?? this.estimate(req, output, t0, firstToken) };
+  }
+
+  async embed(req: EmbeddingRequest): Promise<EmbeddingResult> {
+    const t0 = performance.now();
+    const body = { model: req.model, input: req.inputs, ...(req.dimensions !== undefined ? { dimensions: req.dimensions } : {}) };
+    const res = await this.client.post("/embeddings", body, { signal: req.signal, headers: { "x-request-id": req.id } });
+    const j = (await res.json()) as { data?: { index?: number; embedding?: unknown }[]; usage?: { prompt_tokens?: number } };
+    if (!Array.isArray(j.data)) throw new InferdError("upstream", `${this.name} answered embeddings without data`, { status: 502 });
+    const vectors = [...j.data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0)).map((d) => {
+      if (!Array.isArray(d.embedding)) throw new InferdError("upstream", `${this.name} sent an embedding that is not an array of numbers`, { status: 502 });
+      return d.embedding as number[];
+    });
+    const reported = j.usage?.prompt_tokens;
+    const inputTokens = reported ?? req.inputs.reduce((s, i) => s + (typeof i === "string" ? estimateTokens(i) : i.length), 0);
+    return { vectors, usage: { ...emptyUsage(this.name, req.model), inputTokens, estimated: reported === undefined, timing: { queuedMs: 0, firstTokenMs: undefined, totalMs: performance.now() - t0 } } };
+  }
+
+  contextWindow(model: string): number | undefined {
+    return this.opts.contextWindows?.[model];
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  /** OpenAI's usage: prompt_tokens INCLUDES cached_tokens; completion_tokens includes reasoning_tokens. */
+  private usage(req: ProviderRequest, u: NonNullable<OpenAiChunk["usage"]>, t0: number, firstToken: number | undefined): Usage {
+    return {
+      ...emptyUsage(this.name, req.model),
+      inputTokens: u.prompt_tokens ?? 0,
+      cachedInputTokens: u.prompt_tokens_details?.cached_tokens ?? 0,
+      outputTokens: u.completion_tokens ?? 0,
+      reasoningTokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
+      timing: { queuedMs: 0, firstTokenMs: firstToken === undefined ? undefined : firstToken - t0, totalMs: performance.now() - t0 },
+    };
+  }
+
+  /** No usage from the upstream: counted here, and marked so. */
+  private estimate(req: ProviderRequest, output: string, t0: number, firstToken: number | undefined): Usage {
+    const input = req.input.kind === "chat" ? req.input.messages.map((m) => m.content).join("\n") : req.input.prompt;
+    return {
+      ...emptyUsage(this.name, req.model),
+      inputTokens: typeof input === "string" ? estimateTokens(input) : input.length,
+      outputTokens: estimateTokens(output),
+      estimated: true,
+      timing: { queuedMs: 0, firstTokenMs: firstToken === undefined ? undefined : firstToken - t0, totalMs: performance.now() - t0 },
+    };
+  }
+}
+
+function parseChunk(data: string, name: string): OpenAiChunk {
+  let chunk: unknown;
+  try {
+    chunk = JSON.parse(data);
+  } catch {
+    throw new InferdError("upstream", `${name} sent a malformed stream chunk`, { status: 502, code: "upstream_malformed" });
+  }
+  if (typeof chunk !== "object" || chunk === null) throw new InferdError("upstream", `${name} sent a malformed stream chunk`, { status: 502, code: "upstream_malformed" });
+  const err = (chunk as { error?: { message?: unknown } }).error;
+  if (err !== undefined) {
+    throw new InferdError("upstream", `${name} failed mid-stream: ${typeof err.message === "string" ? err.message : "unknown error"}`, { status: 502 });
+  }
+  return chunk as OpenAiChunk;
+}
+
+function finishReason(r: string): FinishReason {
+  switch (r) {
+    case "length":
+      return "length";
+    case "tool_calls":
+    case "function_call":
+      return "tool_calls";
+    case "content_filter":
+      return "content_filter";
+    case "abort":
+      return "abort";
+    default:
+      return "stop";
+  }
+}
+
+type Logprobs = NonNullable<NonNullable<OpenAiChunk["choices"]>[number]["logprobs"]>;
+
+function chatEntries(lp: Logprobs | null | undefined) {
+  const content = lp?.content;
+  if (!Array.isArray(content)) return undefined;
+  return content.map((c) => ({ text: c.token ?? "", logprob: c.logprob ?? 0, top: (c.top_logprobs ?? []).map((t) => ({ text: t.token ?? "", logprob: t.logprob ?? 0 })) }));
+}
+
+function textEntries(lp: Logprobs | null | undefined) {
+  const tokens = lp?.tokens;
+  if (!Array.isArray(tokens)) return undefined;
+  return tokens.map((t, i) => ({
+    text: t,
+    logprob: lp?.token_logprobs?.[i] ?? 0,
+    top: Object.entries(lp?.top_logprobs?.[i] ?? {}).map(([text, logprob]) => ({ text, logprob })),
+  }));
+}
