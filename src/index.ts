@@ -12,3 +12,8 @@ export { resolveModel, DEFAULT_MODEL } from "./models/resolve.js";
 export { availableCpus } from "./backend/threads.js";
 export type { Drafter, DraftRequest, Draft } from "./spec/drafter.js";
 export type { SpecStats } from "./spec/controller.js";
+export { CpuArbiter } from "./engine/cpu-arbiter.js";
+export { ModelPool, DEFAULT_TTL_MS } from "./providers/local/model-pool.js";
+export type { PooledModel, Lease, ModelPoolOptions, PoolEntry, SlotState } from "./providers/local/model-pool.js";
+export { estimateMemory, defaultMemoryBudgetBytes } from "./providers/local/memory-estimate.js";
+export type { MemoryEstimate } from "./providers/local/memory-estimate.js";

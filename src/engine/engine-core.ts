@@ -9,6 +9,7 @@ import type { KvOp } from "./kv-ops.js";
 import type { StateStore } from "./state-store.js";
 import type { SpecController } from "../spec/controller.js";
 import { assertNever } from "../util/assert-never.js";
+import type { CpuArbiter } from "./cpu-arbiter.js";
 
 /** What the core tells a request's owner, synchronously, as its tokens arrive. */
 export type CoreEvent =
@@ -38,6 +39,10 @@ type Sink = (ev: CoreEvent) => void;
  * The engine loop: `plan = scheduler.schedule(); result = await backend.run(plan);
  * scheduler.update(plan, result)`, running while there is work. Token ids only: text, stop
  * strings and logprob formatting happen outside, in output processing.
+ *
+ * With a CpuArbiter (several engines in one process), each iteration (an embedding, drafting,
+ * the step's KV operations and decode) runs holding it, so engines take turns on the cores;
+ * the loop only runs while there is work, so the hold never spans waiting for requests.
  */
 export class EngineCore {
   readonly scheduler: Scheduler;
@@ -63,6 +68,8 @@ export class EngineCore {
     private readonly store?: StateStore,
     /** Speculative decoding: drafts tokens for the decoding sequences before each step. */
     readonly spec?: SpecController,
+    /** Shared with other engines: held around each iteration's compute. Absent: the loop never waits for it. */
+    private readonly cpu?: CpuArbiter,
   ) {
     this.scheduler = new Scheduler(
       {
@@ -135,7 +142,8 @@ export class EngineCore {
     while (this.looping) await this.loopDone;
   }
 
-  private checkOpen(): void {
+  /** Throws "offline" once `close` was called (the backend is being freed, or is gone). */
+  checkOpen(): void {
     if (this.closed) throw new InferdError("offline", "the engine is shutting down");
   }
 
@@ -147,16 +155,23 @@ export class EngineCore {
   }
 
   private async runLoop(): Promise<void> {
+    const cpu = this.cpu;
     try {
       while (this.scheduler.hasWork() || this.embeds.length > 0) {
-        const e = this.embeds.shift();
-        if (e !== undefined) await this.backend.embed(e.tokens).then(e.resolve, e.reject);
-        if (!this.scheduler.hasWork()) continue;
-        // drafts first: the plan carries them for verification
-        const t0 = performance.now();
-        if (this.spec !== undefined) await this.spec.draft(this.scheduler.decoding());
-        const draftMs = performance.now() - t0;
-        await this.step(this.scheduler.schedule(), draftMs);
+        // without an arbiter nothing is awaited here: the single-engine loop is unchanged
+        if (cpu !== undefined) await cpu.acquire();
+        try {
+          const e = this.embeds.shift();
+          if (e !== undefined) await this.backend.embed(e.tokens).then(e.resolve, e.reject);
+          if (!this.scheduler.hasWork()) continue;
+          // drafts first: the plan carries them for verification
+          const t0 = performance.now();
+          if (this.spec !== undefined) await this.spec.draft(this.scheduler.decoding());
+          const draftMs = performance.now() - t0;
+          await this.step(this.scheduler.schedule(), draftMs);
+        } finally {
+          cpu?.release();
+        }
       }
     } catch (e) {
       this.failAll(e instanceof Error ? e : new Error(String(e)));

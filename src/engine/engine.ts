@@ -18,6 +18,8 @@ import type { Drafter } from "../spec/drafter.js";
 import { resolveParams, type GenerateParams } from "./params.js";
 import type { FinishReason, Sequence } from "./sequence.js";
 import { assertNever } from "../util/assert-never.js";
+import type { CpuArbiter } from "./cpu-arbiter.js";
+import { defaultContextSize, sequencePlan } from "./load-plan.js";
 
 export interface EngineOptions {
   /** Local .gguf path, `hf:<owner>/<repo>/<file>.gguf` or `synthetic:<shape>[-<quant>]`; default: a small instruct model. */
@@ -87,6 +89,11 @@ export interface EngineOptions {
   specAdaptive?: boolean;
   /** Folder of the second tier (on a RAM filesystem such as /dev/shm for a RAM tier); default $INFERD_HOME/kv-cache. */
   kvTierDir?: string;
+  /**
+   * Shared by engines in one process: each loop iteration's compute holds it, so two models
+   * never run llama.cpp threads at once (see CpuArbiter). Default: none (a single engine).
+   */
+  cpu?: CpuArbiter;
 }
 
 /** Timing and size figures of one finished request. */
@@ -151,20 +158,18 @@ export class Engine {
       throw new InferdError("invalid_argument", `invalid threads: ${opts.threads} (must be an integer >= 1)`, { param: "threads" });
     }
     const path = await resolveModel(opts.model, { progress: opts.progress });
-    const maxSequences = opts.maxSequences ?? 8;
+    const { maxSequences, maxRunning, prefixCache, kvSequences } = sequencePlan(opts);
     const batchSize = opts.batchSize ?? 512;
     const probe = opts.contextSize;
     if (probe !== undefined && (!Number.isInteger(probe) || probe < 1)) {
       throw new InferdError("invalid_argument", `invalid contextSize: ${probe} (must be an integer >= 1)`, { param: "contextSize" });
     }
     const contextSize = opts.contextSize ?? (await defaultContextSize(path));
-    const prefixCache = opts.prefixCache ?? true;
-    const cacheSequences = prefixCache ? (opts.cacheSequences ?? maxSequences) : 0;
     const backend = await LlamaBackend.load({
       path,
       threads,
       contextSize,
-      maxSequences: maxSequences + cacheSequences,
+      maxSequences: kvSequences,
       batchSize: Math.max(batchSize, maxSequences),
       flashAttention: opts.flashAttention,
     });
@@ -178,7 +183,6 @@ export class Engine {
       const fingerprint = `${basename(path)}|${st.size}|${st.mtimeMs}|${backend.model.quantization}|${backend.kv.cellsPerSequence}`;
       store = await StateStore.open(opts.kvTierDir ?? join(inferdHome(), "kv-cache"), tierBytes, fingerprint, cost);
     }
-    const maxRunning = Math.min(opts.maxRunning ?? maxSequences, maxSequences);
     let spec: SpecController | undefined;
     try {
       spec = await loadSpec(opts, backend, threads, maxRunning);
@@ -186,7 +190,7 @@ export class Engine {
       await backend.dispose();
       throw e;
     }
-    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens: opts.stepTargetTokens }, tuner, cost, store, spec);
+    const core = new EngineCore(backend, { maxRunning, maxWaiting: opts.maxWaiting ?? 256, prefixCache, stepTargetTokens: opts.stepTargetTokens }, tuner, cost, store, spec, opts.cpu);
     return new Engine(backend, core, tuner);
   }
 
@@ -247,10 +251,12 @@ export class Engine {
   }
 
   tokenize(text: string, opts: { addBos?: boolean; special?: boolean } = {}): number[] {
+    this.core.checkOpen(); // after dispose: "offline", not the native "Model is disposed"
     return this.backend.tokenize(text, { addBos: opts.addBos ?? this.model.addBos, special: opts.special ?? true });
   }
 
   detokenize(tokens: readonly number[]): string {
+    this.core.checkOpen();
     return this.backend.detokenize(tokens);
   }
 
@@ -260,6 +266,7 @@ export class Engine {
    * leaving the loop early, frees the request's sequence before the next step.
    */
   async *generate(input: string | readonly number[], params: GenerateParams = {}, opts: GenerateOptions = {}): AsyncGenerator<GenerateEvent, void, undefined> {
+    this.core.checkOpen();
     const resolved = resolveParams(params);
     const vocab = this.model.vocabSize;
     for (const token of resolved.sampler.logitBias.keys()) {
@@ -384,17 +391,4 @@ function stats(seq: Sequence): GenerateStats {
     tokensPerSecond: outputTokens > 1 && decodeMs > 0 ? ((outputTokens - 1) * 1000) / decodeMs : 0,
     cachedTokens: seq.cachedTokens ?? 0,
   };
-}
-
-/** The model's trained context, capped at 4096 so a default context stays cheap in KV memory. */
-async function defaultContextSize(path: string): Promise<number> {
-  try {
-    const { readGgufFileInfo } = await import("node-llama-cpp");
-    const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
-    const arch = (info.metadata as { general?: { architecture?: string } }).general?.architecture ?? "";
-    const ctx = (info.metadata as Record<string, { context_length?: number } | undefined>)[arch]?.context_length;
-    return Math.min(ctx ?? 4096, 4096);
-  } catch {
-    return 4096; // LlamaBackend.load reports what is wrong with the file
-  }
 }
