@@ -13,7 +13,7 @@ export interface EngineLease {
 
 export interface EngineSource {
   /** The engine of `model`, loading it if need be; waits (bounded by `signal`) when memory is busy. */
-  acquire(model: string, signal: AbortSignal): Promise<EngineLease>;
+  acquire(model: string, signal?: AbortSignal): Promise<EngineLease>;
   /** The engine of `model` if it is loaded now, without loading it (gauges, context windows). */
   peek(model: string): Engine | undefined;
   /** The models it can serve. */

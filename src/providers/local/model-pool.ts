@@ -21,6 +21,7 @@ import { Engine, type EngineOptions } from "../../engine/engine.js";
 import { assertNever } from "../../util/assert-never.js";
 import { InferdError, firstLine } from "../../util/errors.js";
 import { abortable, Pulse } from "../../util/pulse.js";
+import type { EngineSource } from "./engines.js";
 import { estimateMemory, formatBytes, type MemoryEstimate } from "./memory-estimate.js";
 
 /** A configured local model: the name requests use, and how to load it. */
@@ -74,7 +75,7 @@ interface Slot {
   ttl: NodeJS.Timeout | undefined;
 }
 
-export class ModelPool {
+export class ModelPool implements EngineSource {
   private readonly models = new Map<string, EngineOptions>();
   private readonly slots = new Map<string, Slot>();
   private readonly estimates = new Map<string, Promise<MemoryEstimate>>();
@@ -155,6 +156,17 @@ export class ModelPool {
   /** Models holding memory now (loading, ready or unloading), with their estimates and leases. */
   loaded(): PoolEntry[] {
     return [...this.slots.values()].map((s) => ({ name: s.name, state: s.state, bytes: s.bytes, leases: s.leases }));
+  }
+
+  /** The engine of `name` if it is loaded and ready now (never loads: gauges, context windows). */
+  peek(name: string): Engine | undefined {
+    const s = this.slots.get(name);
+    return s?.state === "ready" ? s.engine : undefined;
+  }
+
+  /** The configured models' names. */
+  names(): string[] {
+    return [...this.models.keys()];
   }
 
   /** Loads completed and unloads begun since the pool was made (metrics). */
