@@ -3,32 +3,17 @@
  * accepting, lets running streams finish within the deadline (or cuts them after it), exits 0.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { connect } from "node:net";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { packageRoot } from "../src/util/paths.js";
+import { startInferd } from "./inferd-process.js";
 import { needsShared, STORIES } from "./shared.js";
 
-const BIN = join(packageRoot(), "bin", "inferd.js");
 /** A model with a chat template (random weights: it rarely ends early). */
 const CHAT = "synthetic:smollm2-135m-q4_0";
 
-/** Starts `inferd serve` on a free port; resolves with the process and its base URL. */
-async function startServer(extra: string[], command: string[] = [process.execPath, BIN], model = STORIES!): Promise<{ proc: ChildProcess; base: string; exit: Promise<number | null> }> {
-  const [cmd, ...pre] = command;
-  const proc = spawn(cmd!, [...pre, "serve", "--model", model, "--port", "0", "--threads", "1", ...extra], { stdio: ["ignore", "ignore", "pipe"], cwd: packageRoot() });
-  const exit = new Promise<number | null>((resolve) => proc.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  let stderr = "";
-  const base = await new Promise<string>((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      const m = /on (http:\/\/[\d.]+:\d+)\n/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    void exit.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
-  return { proc, base, exit };
+/** Starts `inferd serve` of `model` (stories260K by default) on a free port. */
+function startServer(extra: string[], command?: string[], model = STORIES!) {
+  return startInferd(["--model", model, "--threads", "1", ...extra], {}, command);
 }
 
 /**

@@ -1,13 +1,13 @@
-import type { Server } from "node:http";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { serve } from "@hono/node-server";
 import { Engine } from "../engine/engine.js";
 import { localGateway } from "../gateway/local-gateway.js";
-import { createApp } from "../server/app.js";
-import { Lifecycle } from "../server/lifecycle.js";
+import { buildGateway } from "../config/build.js";
+import { loadConfig } from "../config/load.js";
+import type { Gateway } from "../gateway/gateway.js";
 import { InferdError } from "../util/errors.js";
 import { joinNegativeValues, numberFlag, parseError } from "./args.js";
+import { runServer, type ServerSettings } from "./run-server.js";
 
 export const SERVE_HELP = `Usage: inferd serve [options]
 
@@ -16,6 +16,8 @@ Serves models over an OpenAI-compatible API (/v1/chat/completions, /v1/completio
 
 Options:
   -m, --model M          model to serve (repeatable; default: a small instruct model)
+      --config FILE      models, providers (OpenAI-compatible, Anthropic) and fallbacks from a YAML file
+                         (see README, Configuration); the flags below override its server settings
       --host H           address to listen on (default 127.0.0.1)
   -p, --port P           port (default 8080)
       --threads N        llama.cpp threads (default: measured per batch size)
@@ -47,12 +49,13 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--config", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
       options: {
         model: { type: "string", short: "m", multiple: true },
+        config: { type: "string" },
         host: { type: "string" },
         port: { type: "string", short: "p" },
         threads: { type: "string" },
@@ -82,7 +85,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const port = numberFlag("port", v.port, { integer: true, min: 0, max: 65535 }) ?? 8080;
+  const port = numberFlag("port", v.port, { integer: true, min: 0, max: 65535 });
   const threads = numberFlag("threads", v.threads, { integer: true, min: 1 });
   const contextSize = numberFlag("context", v.context, { integer: true, min: 1 });
   const maxSequences = numberFlag("max-sequences", v["max-sequences"], { integer: true, min: 1 });
@@ -90,91 +93,57 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const stepTargetTokens = numberFlag("step-tokens", v["step-tokens"], { integer: true, min: 1 });
   const maxWaiting = numberFlag("max-queue", v["max-queue"], { integer: true, min: 0 });
   const maxBodyBytes = numberFlag("max-body", v["max-body"], { integer: true, min: 1 });
-  const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 }) ?? 10;
+  const shutdownSeconds = numberFlag("shutdown-timeout", v["shutdown-timeout"], { min: 0 });
   const tierMb = numberFlag("kv-tier-size", v["kv-tier-size"], { min: 0 });
   const specK = numberFlag("spec-k", v["spec-k"], { integer: true, min: 1, max: 32 });
   const specMode = v.spec ?? (v["draft-model"] !== undefined ? "draft" : "off");
   if (!isSpecMode(specMode)) throw new InferdError("invalid_argument", `invalid --spec: ${JSON.stringify(specMode)} (ngram, draft or off)`, { param: "spec" });
 
-  const engines = new Map<string, Engine>();
-  for (const spec of v.model ?? [undefined]) {
-    const engine = await Engine.load({
-      model: spec,
-      threads,
-      contextSize,
-      maxSequences,
-      maxWaiting,
-      batchSize,
-      stepTargetTokens,
-      progress: true,
-      prefixCache: !v["no-prefix-cache"],
-      ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),
-      ...(v["kv-tier-dir"] !== undefined ? { kvTierDir: v["kv-tier-dir"] } : {}),
-      speculative: specMode,
-      ...(v["draft-model"] !== undefined ? { draftModel: v["draft-model"] } : {}),
-      ...(specK !== undefined ? { specK } : {}),
-    });
-    engines.set(modelId(spec), engine);
-  }
-  const lifecycle = new Lifecycle();
-  const gateway = localGateway(engines);
-  const app = createApp({ gateway, apiKey: v["api-key"], maxBodyBytes, lifecycle, ...(v.cors !== undefined ? { corsOrigin: v.cors } : {}) });
-  const host = v.host ?? "127.0.0.1";
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
-      process.stderr.write(`[inferd] serving ${[...engines.keys()].join(", ")} on http://${host}:${info.port}\n`);
-      resolve(s as Server);
-    });
-  });
-  await shutdownSignal();
-  process.stderr.write(`[inferd] shutting down: no new requests, letting running ones finish (at most ${shutdownSeconds} s)\n`);
-  // a second signal means now: no waiting, no cleanup
-  const now = () => process.exit(1);
-  process.once("SIGTERM", now);
-  process.once("SIGINT", now);
-  lifecycle.drain();
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // keep-alive connections that fall idle as their responses end would hold close() open
-  const sweep = setInterval(() => server.closeIdleConnections(), 50);
-  const deadline = setTimeout(() => lifecycle.cut(), shutdownSeconds * 1000);
-  // a client that stopped reading cannot hold the shutdown: 2 s after the cut, sockets close
-  let hard: NodeJS.Timeout | undefined;
-  await Promise.race([lifecycle.idle(), new Promise<void>((r) => (hard = setTimeout(r, shutdownSeconds * 1000 + 2000)))]);
-  clearTimeout(deadline);
-  clearTimeout(hard);
-  server.closeIdleConnections();
-  // responses have ended; a socket still flushing its last bytes gets a moment, then is closed
-  const force = setTimeout(() => server.closeAllConnections(), 1000);
-  await closed;
-  clearTimeout(force);
-  clearInterval(sweep);
-  // every generation has ended: each engine waits for its step in flight, then frees its native objects
-  await gateway.close();
-  return 0;
-}
-
-/**
- * Resolves on the first SIGTERM or SIGINT, or when the parent process is gone. The last one is
- * for `npx inferd serve`: npm exits on SIGTERM without passing it on, which would leave this
- * server running, re-parented, for nobody. Only a process started by npm watches its parent.
- */
-function shutdownSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    let watch: NodeJS.Timeout | undefined;
-    const stop = () => {
-      process.off("SIGTERM", stop);
-      process.off("SIGINT", stop);
-      clearInterval(watch);
-      resolve();
-    };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-    if (process.env.npm_execpath !== undefined) {
-      const parent = process.ppid;
-      watch = setInterval(() => process.ppid !== parent && stop(), 200);
-      watch.unref();
+  const settings: ServerSettings = {
+    host: v.host ?? "127.0.0.1",
+    port: port ?? 8080,
+    apiKey: v["api-key"],
+    ...(v.cors !== undefined ? { cors: v.cors } : {}),
+    ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+    shutdownSeconds: shutdownSeconds ?? 10,
+  };
+  let gateway: Gateway;
+  if (v.config !== undefined) {
+    if (v.model !== undefined) throw new InferdError("invalid_argument", "--config and --model do not go together: name the models in the config", { param: "config" });
+    const loaded = await loadConfig(v.config);
+    const server = loaded.config.server ?? {};
+    // the command line wins over the file
+    settings.host = v.host ?? server.host ?? settings.host;
+    settings.port = port ?? server.port ?? settings.port;
+    settings.apiKey ??= server.api_key_env !== undefined ? process.env[server.api_key_env] : undefined;
+    if (settings.cors === undefined && server.cors !== undefined) settings.cors = server.cors;
+    settings.maxBodyBytes ??= server.max_body;
+    settings.shutdownSeconds = shutdownSeconds ?? server.shutdown_timeout_s ?? settings.shutdownSeconds;
+    gateway = buildGateway(loaded, { threads });
+  } else {
+    const engines = new Map<string, Engine>();
+    for (const spec of v.model ?? [undefined]) {
+      const engine = await Engine.load({
+        model: spec,
+        threads,
+        contextSize,
+        maxSequences,
+        maxWaiting,
+        batchSize,
+        stepTargetTokens,
+        progress: true,
+        prefixCache: !v["no-prefix-cache"],
+        ...(tierMb !== undefined ? { kvTierBytes: tierMb * 1024 * 1024 } : {}),
+        ...(v["kv-tier-dir"] !== undefined ? { kvTierDir: v["kv-tier-dir"] } : {}),
+        speculative: specMode,
+        ...(v["draft-model"] !== undefined ? { draftModel: v["draft-model"] } : {}),
+        ...(specK !== undefined ? { specK } : {}),
+      });
+      engines.set(modelId(spec), engine);
     }
-  });
+    gateway = localGateway(engines);
+  }
+  return runServer(gateway, settings);
 }
 
 function isSpecMode(s: string): s is "off" | "ngram" | "draft" {

@@ -1,0 +1,82 @@
+/**
+ * A checked config as a running gateway: one local provider over a model pool (loaded on first
+ * use), one provider per upstream with its own pooled client, timeouts, retries and breaker.
+ */
+import type { EngineOptions } from "../engine/engine.js";
+import { Gateway, type Route } from "../gateway/gateway.js";
+import { AnthropicProvider } from "../providers/anthropic/anthropic-provider.js";
+import { Upstream } from "../providers/http/upstream.js";
+import { LocalProvider } from "../providers/local/local-provider.js";
+import { defaultMemoryBudgetBytes } from "../providers/local/memory-estimate.js";
+import { DEFAULT_TTL_MS, ModelPool } from "../providers/local/model-pool.js";
+import { OpenAiProvider } from "../providers/openai/openai-provider.js";
+import type { Provider } from "../providers/provider.js";
+import type { LoadedConfig } from "./load.js";
+import type { ModelConfig, UpstreamConfig } from "./schema.js";
+
+const PUBLIC_BASE: Record<UpstreamConfig["type"], string> = {
+  openai: "https://api.openai.com/v1",
+  anthropic: "https://api.anthropic.com/v1",
+};
+
+/** Engine settings of a local model from its config entry (`threads` from the command line wins). */
+function engineOptions(m: ModelConfig, threads: number | undefined): EngineOptions {
+  return {
+    model: m.model,
+    ...(m.context !== undefined ? { contextSize: m.context } : {}),
+    ...(m.max_sequences !== undefined ? { maxSequences: m.max_sequences } : {}),
+    ...(m.batch_size !== undefined ? { batchSize: m.batch_size } : {}),
+    ...((threads ?? m.threads) !== undefined ? { threads: threads ?? m.threads } : {}),
+    ...(m.max_queue !== undefined ? { maxWaiting: m.max_queue } : {}),
+    ...(m.prefix_cache !== undefined ? { prefixCache: m.prefix_cache } : {}),
+    progress: true,
+  };
+}
+
+function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefined, contextWindows: Record<string, number>): Provider {
+  const client = new Upstream({
+    name,
+    baseUrl: p.base_url ?? PUBLIC_BASE[p.type],
+    ...(key !== undefined ? { apiKey: key } : {}),
+    // Anthropic takes its key in a header of its own
+    auth: p.type === "anthropic" ? { header: "x-api-key" } : "bearer",
+    ...(p.headers !== undefined ? { headers: p.headers } : {}),
+    timeouts: { connectMs: p.timeouts?.connect_ms, firstByteMs: p.timeouts?.first_byte_ms, idleMs: p.timeouts?.idle_ms, totalMs: p.timeouts?.total_ms },
+    retries: { max: p.retries?.max, baseMs: p.retries?.base_ms, capMs: p.retries?.cap_ms },
+    circuit: { failures: p.circuit?.failures, cooldownMs: p.circuit?.cooldown_ms },
+  });
+  switch (p.type) {
+    case "openai":
+      return new OpenAiProvider({ name, client, contextWindows });
+    case "anthropic":
+      return new AnthropicProvider({ name, client, contextWindows });
+  }
+}
+
+export function buildGateway(loaded: LoadedConfig, opts: { threads?: number } = {}): Gateway {
+  const { config, keys } = loaded;
+  const locals = config.models.filter((m) => m.provider === "local");
+  const providers = new Map<string, Provider>();
+  if (locals.length > 0) {
+    const pool = new ModelPool(
+      locals.map((m) => ({ name: m.name, options: engineOptions(m, opts.threads) })),
+      {
+        memoryBudgetBytes: config.local?.memory_budget_mb !== undefined ? config.local.memory_budget_mb * 1024 * 1024 : defaultMemoryBudgetBytes(),
+        ttlMs: config.local?.ttl_s !== undefined ? config.local.ttl_s * 1000 : DEFAULT_TTL_MS,
+      },
+    );
+    providers.set("local", new LocalProvider("local", pool));
+  }
+  for (const [name, p] of Object.entries(config.providers ?? {})) {
+    const windows = Object.fromEntries(config.models.filter((m) => m.provider === name && m.context !== undefined).map((m) => [m.model, m.context!]));
+    providers.set(name, upstreamProvider(name, p, keys.get(name), windows));
+  }
+  const routes: Route[] = config.models.map((m) => ({
+    name: m.name,
+    provider: providers.get(m.provider)!,
+    // a local model's pool knows it by its route name
+    model: m.provider === "local" ? m.name : m.model,
+    fallbacks: m.fallbacks ?? [],
+  }));
+  return new Gateway(routes);
+}
