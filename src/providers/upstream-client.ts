@@ -5,8 +5,12 @@
 export interface UpstreamResponse {
   status: number;
   json(): Promise<unknown>;
-  /** The body as server-sent events; a body cut short is an error, never a quiet end. */
-  sse(): AsyncIterable<{ event?: string; data: string }>;
+  /**
+   * The body as server-sent events, ending after the event `isFinal` recognizes (a body that
+   * ends before it is an error, never a quiet end). Read it to its end: that is what tells the
+   * circuit breaker the upstream is healthy.
+   */
+  sse(options?: { isFinal?: (e: { event?: string; data: string }) => boolean }): AsyncIterable<{ event?: string; data: string }>;
 }
 
 export interface UpstreamClient {

@@ -60,7 +60,7 @@ export class AnthropicProvider implements Provider {
     // Anthropic numbers content blocks; tool calls are numbered among themselves
     const toolIndex = new Map<number, number>();
     try {
-      for await (const sse of res.sse()) {
+      for await (const sse of res.sse({ isFinal: (e) => e.event === "message_stop" })) {
         const ev = parse(sse.data, this.name);
         switch (ev.type) {
           case "message_start":
@@ -99,7 +99,6 @@ export class AnthropicProvider implements Provider {
           default:
             break; // ping, content_block_stop
         }
-        if (stopped) break;
       }
     } catch (e) {
       if (!req.signal.aborted) throw e;

@@ -37,10 +37,10 @@ export class OpenAiProvider implements Provider {
     let firstToken: number | undefined;
     let done = false;
     try {
-      for await (const ev of res.sse()) {
+      for await (const ev of res.sse({ isFinal: (e) => e.data === "[DONE]" })) {
         if (ev.data === "[DONE]") {
           done = true;
-          break;
+          continue;
         }
         const chunk = parseChunk(ev.data, this.name);
         if (chunk.usage != null) usage = this.usage(req, chunk.usage, t0, firstToken);
