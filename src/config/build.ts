@@ -33,6 +33,11 @@ function engineOptions(m: ModelConfig, threads: number | undefined): EngineOptio
   };
 }
 
+/** The fields that are set (the client's defaults stand for the others). */
+function defined<T extends Record<string, number | undefined>>(o: T): { [K in keyof T]?: number } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: number };
+}
+
 function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefined, contextWindows: Record<string, number>): Provider {
   const client = new Upstream({
     name,
@@ -41,9 +46,9 @@ function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefin
     // Anthropic takes its key in a header of its own
     auth: p.type === "anthropic" ? { header: "x-api-key" } : "bearer",
     ...(p.headers !== undefined ? { headers: p.headers } : {}),
-    timeouts: { connectMs: p.timeouts?.connect_ms, firstByteMs: p.timeouts?.first_byte_ms, idleMs: p.timeouts?.idle_ms, totalMs: p.timeouts?.total_ms },
-    retries: { max: p.retries?.max, baseMs: p.retries?.base_ms, capMs: p.retries?.cap_ms },
-    circuit: { failures: p.circuit?.failures, cooldownMs: p.circuit?.cooldown_ms },
+    timeouts: defined({ connectMs: p.timeouts?.connect_ms, firstByteMs: p.timeouts?.first_byte_ms, idleMs: p.timeouts?.idle_ms, totalMs: p.timeouts?.total_ms }),
+    retries: defined({ max: p.retries?.max, baseMs: p.retries?.base_ms, capMs: p.retries?.cap_ms }),
+    circuit: defined({ failures: p.circuit?.failures, cooldownMs: p.circuit?.cooldown_ms }),
   });
   switch (p.type) {
     case "openai":

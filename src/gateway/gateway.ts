@@ -26,10 +26,16 @@ export interface Opened {
   rest: AsyncIterator<ProviderEvent>;
 }
 
+/** Where the gateway reports what a client never sees: a route that failed and was replaced by a fallback. */
+export type GatewayLog = (message: string) => void;
+
 export class Gateway {
   private readonly routes = new Map<string, Route>();
 
-  constructor(routes: readonly Route[]) {
+  constructor(
+    routes: readonly Route[],
+    private readonly log: GatewayLog = (m) => process.stderr.write(`[inferd] ${m}\n`),
+  ) {
     for (const r of routes) {
       if (this.routes.has(r.name)) throw new InferdError("invalid_argument", `two models are named "${r.name}"`);
       this.routes.set(r.name, r);
@@ -72,6 +78,7 @@ export class Gateway {
       } catch (e) {
         last = e;
         if (req.signal.aborted || !fallsBack(e)) throw e;
+        this.log(`${route.name} (${route.provider.name}) failed before answering: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     throw last ?? new InferdError("unavailable", `no model answered (tried ${tried.join(", ")})`);
@@ -89,6 +96,7 @@ export class Gateway {
       } catch (e) {
         last = e;
         if (req.signal.aborted || !fallsBack(e)) throw e;
+        this.log(`${route.name} (${route.provider.name}) failed to embed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     throw last;

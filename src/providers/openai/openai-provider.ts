@@ -31,7 +31,7 @@ export class OpenAiProvider implements Provider {
     const t0 = performance.now();
     const chat = req.input.kind === "chat";
     const res = await this.client.post(chat ? "/chat/completions" : "/completions", openAiBody(req), { signal: req.signal, stream: true, headers: { "x-request-id": req.id } });
-    const finished = new Set<number>();
+    const finished = new Map<number, FinishReason>();
     let usage: Usage | undefined;
     let output = "";
     let firstToken: number | undefined;
@@ -65,21 +65,17 @@ export class OpenAiProvider implements Provider {
               arguments: call.function?.arguments ?? "",
             };
           }
-          if (c.finish_reason != null && !finished.has(choice)) {
-            finished.add(choice);
-            yield { type: "finish", choice, reason: finishReason(c.finish_reason) };
-          }
+          // a finish is reported once the stream is known whole ([DONE]): a stream cut after
+          // its finish_reason must not look complete to the client
+          if (c.finish_reason != null && !finished.has(choice)) finished.set(choice, finishReason(c.finish_reason));
         }
       }
     } catch (e) {
       if (!req.signal.aborted) throw e;
     }
-    if (req.signal.aborted) {
-      // the client left or the server is shutting down: each open choice ends, the usage still counts
-      for (let i = 0; i < req.n; i++) if (!finished.has(i)) yield { type: "finish", choice: i, reason: "abort" };
-    } else if (!done) {
-      throw new InferdError("upstream", `${this.name} ended its stream without [DONE]`, { status: 502, code: "upstream_incomplete" });
-    }
+    if (!done && !req.signal.aborted) throw new InferdError("upstream", `${this.name} ended its stream without [DONE]`, { status: 502, code: "upstream_incomplete" });
+    // aborted (the client left, or shutdown): each open choice ends so, and the usage still counts
+    for (let i = 0; i < req.n; i++) yield { type: "finish", choice: i, reason: finished.get(i) ?? (req.signal.aborted ? "abort" : "stop") };
     yield { type: "usage", usage: usage ?? this.estimate(req, output, t0, firstToken) };
   }
 
