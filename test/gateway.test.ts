@@ -100,6 +100,13 @@ describe("inferd in front of inferd", needsShared, () => {
     }
   });
 
+  it("embeddings through the gateway equal the upstream's", async () => {
+    const theirs = await direct.embeddings.create({ model: CHAT, input: ["hello", "the sea"] });
+    const ours = await openai.embeddings.create({ model: "chat", input: ["hello", "the sea"] });
+    assert.deepEqual(ours.data.map((d) => d.embedding), theirs.data.map((d) => d.embedding));
+    assert.equal(ours.usage.prompt_tokens, theirs.usage.prompt_tokens);
+  });
+
   it("a local model beside the upstream ones; /v1/models lists them all", async () => {
     const r = await openai.completions.create({ model: "small", prompt: "", max_tokens: 200, temperature: 0 });
     assert.equal(r.choices[0]!.text, storiesReference());

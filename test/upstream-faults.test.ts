@@ -16,6 +16,8 @@ import { Upstream } from "../src/providers/http/upstream.js";
 import { FixedEngines } from "../src/providers/local/engines.js";
 import { LocalProvider } from "../src/providers/local/local-provider.js";
 import { OpenAiProvider } from "../src/providers/openai/openai-provider.js";
+import { AnthropicProvider } from "../src/providers/anthropic/anthropic-provider.js";
+import type { ProviderEvent } from "../src/providers/provider.js";
 import { createApp } from "../src/server/app.js";
 import { needsShared, STORIES, storiesReference } from "./shared.js";
 
@@ -144,5 +146,42 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
     const trial = await (await ask("solo", false)).json();
     assert.equal(trial.choices[0].text, "back");
     assert.equal(upstream.circuitState, "closed");
+  });
+});
+
+describe("Anthropic's usage, normalized", () => {
+  it("input_tokens excludes cache reads and writes: the record counts all three, and the 1-hour writes", async () => {
+    const up = await FaultUpstream.start();
+    try {
+      const ev = (type: string, data: object): FaultEvent => ({ event: type, data: JSON.stringify({ type, ...data }) });
+      up.script(
+        fault.sse(
+          [
+            ev("message_start", { message: { usage: { input_tokens: 7, output_tokens: 1, cache_read_input_tokens: 100, cache_creation_input_tokens: 30, cache_creation: { ephemeral_5m_input_tokens: 10, ephemeral_1h_input_tokens: 20 } } } }),
+            ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+            ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hi" } }),
+            ev("content_block_stop", { index: 0 }),
+            ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 5, cache_read_input_tokens: null } }),
+            ev("message_stop", {}),
+          ],
+          { done: false },
+        ),
+      );
+      const p = new AnthropicProvider({ name: "claude", client: new Upstream({ name: "claude", baseUrl: `${up.url}/v1`, apiKey: "k", auth: { header: "x-api-key" } }) });
+      const out: ProviderEvent[] = [];
+      for await (const e of p.generate({ id: "r", model: "m", input: { kind: "chat", messages: [{ role: "user", content: "hi" }] }, sampling: {}, n: 1, signal: new AbortController().signal })) out.push(e);
+      assert.deepEqual(out[0], { type: "start", inputTokens: 137, cachedInputTokens: 100 });
+      const usage = out.at(-1)!;
+      assert.ok(usage.type === "usage");
+      assert.deepEqual(
+        { input: usage.usage.inputTokens, cached: usage.usage.cachedInputTokens, write: usage.usage.cacheWriteTokens, write1h: usage.usage.cacheWrite1hTokens, output: usage.usage.outputTokens, estimated: usage.usage.estimated },
+        { input: 137, cached: 100, write: 30, write1h: 20, output: 5, estimated: false },
+      );
+      assert.equal(up.requests[0]!.headers["x-api-key"], "k");
+      assert.equal(up.requests[0]!.headers["anthropic-version"], "2023-06-01");
+      await p.close();
+    } finally {
+      await up.close();
+    }
   });
 });

@@ -56,6 +56,14 @@ describe("config", () => {
     await fails("models: [\n", env, "inferd.yaml");
   });
 
+  it("public APIs take OPENAI_API_KEY / ANTHROPIC_API_KEY by default; a server of one's own needs none", async () => {
+    const text = `providers:\n  oa: { type: openai }\n  own: { type: openai, base_url: "http://127.0.0.1:9/v1" }\nmodels:\n  - { name: a, provider: oa, model: gpt-4o }\n  - { name: b, provider: own, model: m }\n`;
+    await fails(text, {}, "providers.oa", "OPENAI_API_KEY");
+    const { keys } = await loadConfig(await write(text), { OPENAI_API_KEY: " sk-1 " });
+    assert.equal(keys.get("oa"), "sk-1");
+    assert.equal(keys.has("own"), false);
+  });
+
   it("the key never appears in an error", async () => {
     try {
       await loadConfig(await write(GOOD.replace("type: openai", "type: 7")), env);

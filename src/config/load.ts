@@ -18,6 +18,9 @@ export interface LoadedConfig {
   keys: Map<string, string>;
 }
 
+/** Where the public APIs' keys are, when a provider names no variable of its own. */
+const DEFAULT_KEY_ENV = { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY" } as const;
+
 export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   const file = basename(path);
   const bad = (where: string, what: string) => new InferdError("invalid_argument", `${file}: ${where}: ${what}`, { param: "config" });
@@ -45,9 +48,11 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const names = new Set<string>();
   const keys = new Map<string, string>();
   for (const [name, p] of Object.entries(providers)) {
-    if (p.api_key_env === undefined) continue;
-    const key = env[p.api_key_env];
-    if (key === undefined || key === "") throw bad(`providers.${name}.api_key_env`, `the environment variable ${p.api_key_env} is not set`);
+    // the public APIs take their usual variables; a server of your own needs a key only if you name one
+    const variable = p.api_key_env ?? (p.base_url === undefined ? DEFAULT_KEY_ENV[p.type] : undefined);
+    if (variable === undefined) continue;
+    const key = env[variable]?.trim();
+    if (key === undefined || key === "") throw bad(`providers.${name}${p.api_key_env === undefined ? "" : ".api_key_env"}`, `the environment variable ${variable} is not set`);
     keys.set(name, key);
   }
   for (const [i, m] of config.models.entries()) {
