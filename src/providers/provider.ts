@@ -130,6 +130,13 @@ export interface Usage {
   estimated: boolean;
   /** Milliseconds from the request reaching the provider: waiting for capacity (local queue), first output token, end. */
   timing: { queuedMs: number; firstTokenMs: number | undefined; totalMs: number };
+  /**
+   * Models run on this machine: the request's share of the compute (each step's time split
+   * over its tokens, so a request pays for its tokens at the batch size it really ran), and the
+   * compute its cached prompt tokens saved (at the measured prefill cost per token). Local
+   * prices are the machine's cost per hour applied to these.
+   */
+  compute?: { ms: number; savedMs: number };
   /** Who really answered: the provider's name in the config and the model it ran. */
   provider: string;
   model: string;
