@@ -34,6 +34,22 @@ describe("Engine on stories260K", needsShared, () => {
     assert.ok(r.done.stats.timeToFirstTokenMs > 0 && r.done.stats.tokensPerSecond > 0);
   });
 
+  it("compute shares: concurrent requests' compute adds up to the steps' time; a cached prompt says what it saved", async () => {
+    let stepMs = 0;
+    let counting = true;
+    engine.onStep((s) => counting && (stepMs += s.durationMs));
+    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day";
+    const runs = await Promise.all([10, 30, 60].map((n) => collect(engine.generate(prompt, { temperature: 0, maxTokens: n }))));
+    counting = false;
+    const total = runs.reduce((s, r) => s + r.done.stats.computeMs, 0);
+    assert.ok(Math.abs(total - stepMs) < 1e-6 * Math.max(1, stepMs), `${total} vs ${stepMs}`);
+    // the longest request ran in more steps, so it paid more
+    assert.ok(runs[2]!.done.stats.computeMs > runs[0]!.done.stats.computeMs);
+    const again = await collect(engine.generate(prompt, { temperature: 0, maxTokens: 1 }));
+    assert.ok(again.done.stats.cachedTokens > 10);
+    assert.ok(again.done.stats.savedComputeMs > 0, "the cached prefix is priced as the prefill it saved");
+  });
+
   it("continues a text prompt with the right spacing", async () => {
     const r = await collect(engine.generate("Once upon", { temperature: 0, maxTokens: 3 }));
     assert.equal(r.text, " a time,");

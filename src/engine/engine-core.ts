@@ -83,6 +83,11 @@ export class EngineCore {
     );
   }
 
+  /** Measured ms per prompt token of prefill (what a cached token saves), once a prefill step ran. */
+  get prefillMsPerToken(): number | undefined {
+    return this.cost?.prefillMsPerToken;
+  }
+
   /** Calls `fn` after every step with its figures. */
   onStep(fn: (s: StepStats) => void): void {
     this.stepListeners.push(fn);
@@ -196,6 +201,8 @@ export class EngineCore {
     const result = await this.backend.run(plan);
     const durationMs = performance.now() - t0;
     this.tuner?.record(tokens, threads, durationMs);
+    // each request pays for its tokens at the batch size it really ran in
+    for (let i = 0; i < plan.items.length; i++) plan.sequences[i]!.computeMs += (durationMs * plan.items[i]!.tokens.length) / tokens;
     this.cost?.recordStep(tokens, durationMs);
     this.spec?.costs.record(tokens, durationMs, threads);
     // a request whose sample failed fails alone, before the step's tokens are taken

@@ -111,6 +111,10 @@ export interface GenerateStats {
   tokensPerSecond: number;
   /** Prompt tokens found in the prefix cache (not computed for this request). */
   cachedTokens: number;
+  /** Its share of the machine's compute: each step's time split over the step's tokens, ms. */
+  computeMs: number;
+  /** What its cached prompt tokens would have cost to compute (at the measured prefill ms per token), ms. */
+  savedComputeMs: number;
 }
 
 /** What `generate` yields: text as it becomes final, then one `done`. */
@@ -289,7 +293,7 @@ export class Engine {
       const rest = reason === "abort" ? "" : out.flush();
       if (rest.length > 0) queue.push({ type: "delta", text: rest, tokens: [] });
       const stopSequence = out.matchedStop;
-      queue.push({ type: "done", finishReason: reason, ...(stopSequence !== undefined ? { stopSequence } : {}), stats: stats(seq!) });
+      queue.push({ type: "done", finishReason: reason, ...(stopSequence !== undefined ? { stopSequence } : {}), stats: stats(seq!, this.core.prefillMsPerToken) });
       queue.end();
     };
     let started = false;
@@ -375,7 +379,7 @@ export class Engine {
   }
 }
 
-function stats(seq: Sequence): GenerateStats {
+function stats(seq: Sequence, prefillMsPerToken: number | undefined): GenerateStats {
   const t = seq.times;
   const finished = t.finished ?? performance.now();
   const outputTokens = seq.outputLength;
@@ -390,5 +394,7 @@ function stats(seq: Sequence): GenerateStats {
     totalMs: finished - t.arrival,
     tokensPerSecond: outputTokens > 1 && decodeMs > 0 ? ((outputTokens - 1) * 1000) / decodeMs : 0,
     cachedTokens: seq.cachedTokens ?? 0,
+    computeMs: seq.computeMs,
+    savedComputeMs: (seq.cachedTokens ?? 0) * (prefillMsPerToken ?? 0),
   };
 }

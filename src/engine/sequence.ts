@@ -29,6 +29,8 @@ export class Sequence {
   readonly times: SequenceTimes;
   /** Times this sequence was preempted (freed and recomputed later). */
   preemptions = 0;
+  /** Its share of the steps' time (each step's duration split over the step's tokens), ms. */
+  computeMs = 0;
   /** Prompt tokens found in the prefix cache at its first admission (not computed for it). */
   cachedTokens: number | undefined;
   /** Times a later request was admitted before it (cache-aware admission); bounds the wait. */

@@ -24,6 +24,9 @@ export interface RequestRecord {
   /** Mean time per output token after each choice's first. */
   timePerOutputTokenMs: number;
   totalMs: number;
+  /** The choices' compute share and what their cached prompts saved, ms. */
+  computeMs: number;
+  savedComputeMs: number;
 }
 
 /** One event of one of the `n` choices of a request. */
@@ -141,6 +144,8 @@ function requestRecord(choices: readonly GenerateStats[], finishReason: string):
     timeToFirstTokenMs: Number.isFinite(ttft) ? ttft : undefined,
     timePerOutputTokenMs: decodeTokens > 0 ? decodeMs / decodeTokens : 0,
     totalMs: Math.max(...choices.map((c) => c.totalMs)),
+    computeMs: choices.reduce((s, c) => s + c.computeMs, 0),
+    savedComputeMs: choices.reduce((s, c) => s + c.savedComputeMs, 0),
   };
 }
 

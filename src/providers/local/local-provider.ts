@@ -179,6 +179,7 @@ export class LocalProvider implements Provider {
       inputTokens: promptTokens,
       cachedInputTokens: r?.cachedTokens ?? 0,
       outputTokens: r?.outputTokens ?? 0,
+      compute: { ms: r?.computeMs ?? 0, savedMs: r?.savedComputeMs ?? 0 },
       timing: { queuedMs: r?.queueMs ?? 0, firstTokenMs: firstOutput === undefined ? undefined : firstOutput - t0, totalMs: performance.now() - t0 },
     };
   }
