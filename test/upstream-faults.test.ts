@@ -134,6 +134,7 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
     up.script(...Array.from({ length: 9 }, () => fault.status(500)));
     for (let i = 0; i < 3; i++) assert.equal((await ask("solo", false)).status, 502);
     assert.equal(upstream.circuitState, "open");
+    assert.match(await (await fetch(`${base}/metrics`)).text(), /^inferd:upstream_circuit_open\{provider="lab"\} 1$/m);
     const seen = up.requests.length;
     const r = await ask("big", false);
     assert.equal((await r.json()).choices[0].text, storiesReference(), "fell back at once");

@@ -180,6 +180,8 @@ export interface Provider {
   countTokens?(req: ProviderRequest): Promise<number>;
   /** Context window of a model this provider serves, when known. */
   contextWindow?(model: string): number | undefined;
+  /** A hosted upstream's circuit breaker: "open" while it is refusing calls. */
+  circuit?(): "closed" | "open" | "half-open";
   /** Load of a local model by name (undefined for hosted ones, or a model not loaded now). */
   load?(model: string): LocalLoad | undefined;
   /** Frees what it holds (models, connections). */

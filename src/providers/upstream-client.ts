@@ -16,5 +16,7 @@ export interface UpstreamResponse {
 export interface UpstreamClient {
   /** POSTs JSON; resolves once a 2xx response's headers are in (retrying before that), else throws an InferdError. */
   post(path: string, body: unknown, opts: { signal: AbortSignal; stream?: boolean; headers?: Record<string, string> }): Promise<UpstreamResponse>;
+  /** The circuit breaker's state, for metrics. */
+  readonly circuitState?: "closed" | "open" | "half-open";
   close(): Promise<void>;
 }

@@ -39,6 +39,18 @@ export class Metrics {
     gauge("inferd:num_requests_running", "Requests holding a sequence in the running batch.", (l) => l.running);
     gauge("inferd:num_requests_waiting", "Requests waiting for a sequence.", (l) => l.waiting);
     gauge("inferd:kv_cache_usage_perc", "KV-cache usage: share of KV cells held by running requests (1 means 100%; cached prefixes are evictable and not counted).", (l) => l.kvUsage);
+    new Gauge({
+      name: "inferd:upstream_circuit_open",
+      help: "1 while an upstream's circuit breaker is open (calls refused at once), 0.5 half-open, 0 closed.",
+      labelNames: ["provider"],
+      registers,
+      collect() {
+        for (const p of new Set(gateway.models().map((r) => r.provider))) {
+          const c = p.circuit?.();
+          if (c !== undefined) this.set({ provider: p.name }, c === "open" ? 1 : c === "half-open" ? 0.5 : 0);
+        }
+      },
+    });
     // counters the engines keep (prefix cache, speculative decoding), read when scraped
     const engineCounter = (name: string, help: string, read: (l: LocalLoad) => number) => {
       const seen = new Map<string, number>();

@@ -127,6 +127,10 @@ export class AnthropicProvider implements Provider {
     return j.input_tokens;
   }
 
+  circuit(): "closed" | "open" | "half-open" {
+    return this.opts.client.circuitState ?? "closed";
+  }
+
   contextWindow(model: string): number | undefined {
     return this.opts.contextWindows?.[model];
   }

@@ -94,6 +94,10 @@ export class OpenAiProvider implements Provider {
     return { vectors, usage: { ...emptyUsage(this.name, req.model), inputTokens, estimated: reported === undefined, timing: { queuedMs: 0, firstTokenMs: undefined, totalMs: performance.now() - t0 } } };
   }
 
+  circuit(): "closed" | "open" | "half-open" {
+    return this.client.circuitState ?? "closed";
+  }
+
   contextWindow(model: string): number | undefined {
     return this.opts.contextWindows?.[model];
   }
