@@ -6,11 +6,11 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { Opened } from "../gateway/gateway.js";
-import type { FinishReason, ProviderEvent, ToolCall, Usage } from "../providers/provider.js";
+import type { FinishReason, ToolCall, Usage } from "../providers/provider.js";
 import { anthropicRequest } from "./anthropic-request.js";
 import type { Api } from "./api.js";
 import { anthropicError, toApiError } from "./errors.js";
+import { addToolCall, eventsOf } from "./events.js";
 import type { RequestScope } from "./request-scope.js";
 import type { CountTokensRequest, MessagesRequest } from "./schemas.js";
 
@@ -46,11 +46,6 @@ function toolUse(call: ToolCall) {
   return { type: "tool_use", id: call.id.startsWith("toolu_") ? call.id : `toolu_${call.id.replace(/^call_/, "")}`, name: call.function.name, input };
 }
 
-async function* all(opened: Opened): AsyncGenerator<ProviderEvent> {
-  yield opened.first;
-  for (let ev = await opened.rest.next(); !ev.done; ev = await opened.rest.next()) yield ev.value;
-}
-
 export async function messages(c: Context, api: Api, r: MessagesRequest, scope: RequestScope): Promise<Response> {
   const opened = await api.open(r.model, anthropicRequest(r, scope));
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
@@ -62,17 +57,14 @@ export async function messages(c: Context, api: Api, r: MessagesRequest, scope: 
     let finish: FinishReason | undefined;
     let stopSequence: string | undefined;
     let usage: Usage | undefined;
-    for await (const e of all(opened)) {
+    for await (const e of eventsOf(opened)) {
       switch (e.type) {
         case "text":
           text += e.text;
           break;
-        case "tool_call": {
-          const call = (calls[e.index] ??= { id: e.id ?? `toolu_${randomUUID().replaceAll("-", "").slice(0, 24)}`, type: "function", function: { name: "", arguments: "" } });
-          if (e.name !== undefined) call.function.name = e.name;
-          call.function.arguments += e.arguments;
+        case "tool_call":
+          addToolCall(calls, e, "toolu_");
           break;
-        }
         case "finish":
           finish = e.reason;
           stopSequence = e.stopSequence;
@@ -116,7 +108,7 @@ export async function messages(c: Context, api: Api, r: MessagesRequest, scope: 
       await send("message_start", {
         message: { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: anthropicUsage(start) },
       });
-      for await (const e of all(opened)) {
+      for await (const e of eventsOf(opened)) {
         switch (e.type) {
           case "start":
             break;

@@ -12,6 +12,7 @@ import { streamSSE } from "hono/streaming";
 import type { Opened } from "../gateway/gateway.js";
 import type { LogprobEntry, ProviderEvent, ToolCall, Usage } from "../providers/provider.js";
 import { openAiError, toApiError } from "./errors.js";
+import { addToolCall, eventsOf } from "./events.js";
 import { chatLogprobs, openAiUsage, textLogprobs } from "./openai-format.js";
 import type { RequestScope } from "./request-scope.js";
 
@@ -41,12 +42,9 @@ class ChoiceOutput {
         }
         this.content += e.text;
         return;
-      case "tool_call": {
-        const call = (this.calls[e.index] ??= { id: e.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`, type: "function", function: { name: "", arguments: "" } });
-        if (e.name !== undefined) call.function.name = e.name;
-        call.function.arguments += e.arguments;
+      case "tool_call":
+        addToolCall(this.calls, e, "call_");
         return;
-      }
       case "finish":
         this.finish = e.reason;
         return;
@@ -55,12 +53,6 @@ class ChoiceOutput {
         return;
     }
   }
-}
-
-/** The events of an opened response, the first one included. */
-async function* all(opened: Opened): AsyncGenerator<ProviderEvent> {
-  yield opened.first;
-  for (let ev = await opened.rest.next(); !ev.done; ev = await opened.rest.next()) yield ev.value;
 }
 
 export async function respond(c: Context, opened: Opened, job: Completion, scope: RequestScope): Promise<Response> {
@@ -72,7 +64,7 @@ export async function respond(c: Context, opened: Opened, job: Completion, scope
 
   if (!job.stream) {
     let usage: Usage | undefined;
-    for await (const e of all(opened)) {
+    for await (const e of eventsOf(opened)) {
       if (e.type === "usage") usage = e.usage;
       else if (e.type !== "start") outs[e.choice]!.add(e);
     }
@@ -113,7 +105,7 @@ export async function respond(c: Context, opened: Opened, job: Completion, scope
     const started = new Set<number>();
     const offsets = new Array<number>(n).fill(0);
     try {
-      for await (const e of all(opened)) {
+      for await (const e of eventsOf(opened)) {
         if (e.type === "start") continue;
         if (e.type === "usage") {
           if (scope.signal.aborted && !scope.wasCut()) return; // the client left: nothing more to say
