@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench -- <decode|batch|serve|prefix|spec> [--threads N] [--models a,b] [--repeats R]`.
+ * Benchmarks: `npm run bench -- <decode|batch|serve|prefix|spec|gateway> [--threads N] [--models a,b] [--repeats R]`.
  * Run on an idle machine, one at a time: llama.cpp's spinning threads make any other busy
  * process distort the figures.
  */
@@ -10,6 +10,7 @@ import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
 import { prefixBench, type Mode, type PrefixPart } from "./prefix.js";
 import { SPEC_PARTS, specBench, type SpecPart } from "./spec.js";
+import { GATEWAY_MODES, GATEWAY_SYSTEMS, gatewayBench, type GatewayMode, type GatewaySystem } from "./gateway.js";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -35,6 +36,13 @@ const { positionals, values } = parseArgs({
     modes: { type: "string" },
     context: { type: "string" },
     "step-tokens": { type: "string" },
+    rates: { type: "string" },
+    seconds: { type: "string" },
+    warmup: { type: "string" },
+    prime: { type: "string" },
+    ramp: { type: "string" },
+    "ramp-seconds": { type: "string" },
+    "keep-logs": { type: "boolean" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -99,7 +107,36 @@ switch (which) {
       ...(values["spec-k"] !== undefined ? { specK: Number(values["spec-k"]) } : {}),
     });
     break;
+  case "gateway": {
+    const list = <T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] => {
+      const xs = (value ?? allowed.join(",")).split(",");
+      for (const x of xs) if (!allowed.includes(x as T)) throw new Error(`--${flag}: unknown "${x}" (${allowed.join(", ")})`);
+      return xs as T[];
+    };
+    const numbers = (v: string) =>
+      v.split(",").map((x) => {
+        const n = Number(x);
+        if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: "${x}"`);
+        return n;
+      });
+    await gatewayBench({
+      rates: numbers(values.rates ?? "100,500,1000"),
+      seconds: Number(values.seconds ?? 8),
+      warmupS: Number(values.warmup ?? 1),
+      primeS: Number(values.prime ?? 2),
+      primeRate: 300,
+      systems: list<GatewaySystem>("systems", values.systems, GATEWAY_SYSTEMS),
+      modes: list<GatewayMode>("modes", values.modes, GATEWAY_MODES),
+      ramp: values.ramp === "off" ? [] : numbers(values.ramp ?? "250,500,1000,1500,2000,3000,4000,6000"),
+      rampSeconds: Number(values["ramp-seconds"] ?? 4),
+      sustainShare: 0.95,
+      sustainP99Ms: 100,
+      sustainErrorShare: 0.001,
+      keepLogs: values["keep-logs"] ?? false,
+    });
+    break;
+  }
   default:
-    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec)`);
+    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec, gateway)`);
     process.exitCode = 1;
 }
