@@ -6,6 +6,8 @@ import { parseError } from "./args.js";
 import { RUN_HELP, runCommand } from "./run.js";
 import { serveCommand } from "./serve.js";
 import { benchCommand } from "./bench.js";
+import { costCommand } from "./cost.js";
+import { pricesCommand } from "./prices.js";
 
 const MAIN_HELP = `Usage: inferd <command> [options]
 
@@ -15,6 +17,8 @@ Commands:
   bench serve      load-test any OpenAI-compatible server (TTFT, TPOT, ITL, throughput)
   models           list cached models (size, quantization)
   pull M           download (hf:...) or write (synthetic:...) a model into the cache
+  prices           the price table requests are billed at (USD per 1M tokens)
+  cost estimate    a month's bill per model for a load of requests
 
 Models: a local .gguf path, hf:<owner>/<repo>/<file>.gguf, or synthetic:<shape>[-<quant>]
 (shapes smollm2-135m, qwen2.5-0.5b, llama3.2-1b; quants f16, q8_0, q4_0).
@@ -91,6 +95,10 @@ export async function main(argv: string[]): Promise<number> {
         return await modelsCommand(rest);
       case "pull":
         return await pullCommand(rest);
+      case "prices":
+        return await pricesCommand(rest);
+      case "cost":
+        return await costCommand(rest);
       case undefined:
       case "help":
       case "-h":
