@@ -19,6 +19,7 @@ Commands:
   pull M           download (hf:...) or write (synthetic:...) a model into the cache
   prices           the price table requests are billed at (USD per 1M tokens)
   cost estimate    a month's bill per model for a load of requests
+  usage            tokens and cost per key, model, provider, day or tag, from the ledger
 
 Models: a local .gguf path, hf:<owner>/<repo>/<file>.gguf, or synthetic:<shape>[-<quant>]
 (shapes smollm2-135m, qwen2.5-0.5b, llama3.2-1b; quants f16, q8_0, q4_0).
@@ -99,6 +100,9 @@ export async function main(argv: string[]): Promise<number> {
         return await pricesCommand(rest);
       case "cost":
         return await costCommand(rest);
+      case "usage":
+        // the ledger's drivers load only for this command
+        return await (await import("./usage.js")).usageCommand(rest);
       case undefined:
       case "help":
       case "-h":
