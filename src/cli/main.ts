@@ -15,6 +15,7 @@ Commands:
   bench serve      load-test any OpenAI-compatible server (TTFT, TPOT, ITL, throughput)
   models           list cached models (size, quantization)
   pull M           download (hf:...) or write (synthetic:...) a model into the cache
+  keys             virtual API keys with budgets and rate limits (create, list, revoke)
 
 Models: a local .gguf path, hf:<owner>/<repo>/<file>.gguf, or synthetic:<shape>[-<quant>]
 (shapes smollm2-135m, qwen2.5-0.5b, llama3.2-1b; quants f16, q8_0, q4_0).
@@ -91,6 +92,9 @@ export async function main(argv: string[]): Promise<number> {
         return await modelsCommand(rest);
       case "pull":
         return await pullCommand(rest);
+      case "keys":
+        // loaded on use: the other commands need neither SQLite nor the Redis client
+        return await (await import("./keys.js")).keysCommand(rest);
       case undefined:
       case "help":
       case "-h":
