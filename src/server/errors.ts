@@ -32,6 +32,8 @@ const STATUS: Record<InferdErrorKind, [number, string, string | null]> = {
   download_failed: [502, "server_error", null],
   offline: [503, "server_error", null],
   overloaded: [429, "server_overloaded", "overloaded"],
+  rate_limited: [429, "requests", "rate_limit_exceeded"],
+  quota_exceeded: [429, "insufficient_quota", "insufficient_quota"],
   aborted: [499, "request_cancelled", null],
   upstream: [502, "upstream_error", null],
   unavailable: [503, "server_error", "unavailable"],
@@ -46,7 +48,7 @@ export function toApiError(e: unknown): ApiError {
     const status = e.details.status ?? base;
     return {
       status,
-      type: e.kind === "upstream" && status < 500 ? "invalid_request_error" : type,
+      type: e.details.type ?? (e.kind === "upstream" && status < 500 ? "invalid_request_error" : type),
       code: e.details.code ?? code,
       param: e.details.param ?? null,
       message: status === 500 && e.kind === "internal" ? "internal server error" : e.message,

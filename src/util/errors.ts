@@ -10,6 +10,8 @@ export type InferdErrorKind =
   | "offline" // no network and nothing cached
   | "context_overflow" // prompt (+ max tokens) longer than the context window
   | "overloaded" // scheduler queue full
+  | "rate_limited" // a virtual key's requests or tokens per minute are used up: 429 with Retry-After
+  | "quota_exceeded" // a virtual key's budget for its period is spent: 429, OpenAI's insufficient_quota
   | "aborted" // the caller cancelled
   | "upstream" // a hosted provider failed or refused: details.status is what to report (502 by default)
   | "unavailable" // no provider could take the request now (circuit open, every fallback failed): 503
@@ -30,6 +32,8 @@ export class InferdError extends Error {
       retryable?: boolean;
       /** An OpenAI-style error code to report (e.g. "upstream_timeout"). */
       code?: string;
+      /** An OpenAI-style error type to report instead of the kind's (rate limits: "requests" or "tokens"). */
+      type?: string;
     } = {},
   ) {
     super(message);
