@@ -38,7 +38,8 @@ describe("Engine on stories260K", needsShared, () => {
     let stepMs = 0;
     let counting = true;
     engine.onStep((s) => counting && (stepMs += s.durationMs));
-    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day";
+    // long enough that its prefill step is big enough to measure what a prompt token costs
+    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
     const runs = await Promise.all([10, 30, 60].map((n) => collect(engine.generate(prompt, { temperature: 0, maxTokens: n }))));
     counting = false;
     const total = runs.reduce((s, r) => s + r.done.stats.computeMs, 0);
