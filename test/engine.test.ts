@@ -38,8 +38,9 @@ describe("Engine on stories260K", needsShared, () => {
     let stepMs = 0;
     let counting = true;
     engine.onStep((s) => counting && (stepMs += s.durationMs));
-    // long enough that its prefill step is big enough to measure what a prompt token costs
-    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+    // long enough that its prefill step is big enough to measure what a prompt token costs, and
+    // not the reference text the test before generated (the cache would hold it)
+    const prompt = "Tom and his dog Max went to the big green forest. They saw a tall tree with a red bird. Max barked at the bird, and the bird sang a happy song for them both.";
     const runs = await Promise.all([10, 30, 60].map((n) => collect(engine.generate(prompt, { temperature: 0, maxTokens: n }))));
     counting = false;
     const total = runs.reduce((s, r) => s + r.done.stats.computeMs, 0);

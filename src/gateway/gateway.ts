@@ -157,6 +157,7 @@ function fallsBack(e: unknown): boolean {
     case "download_failed":
     case "offline":
     case "aborted":
+    case "unauthorized":
     case "rate_limited": // a key's own limits: another model answers for the same key
     case "quota_exceeded":
     case "internal":

@@ -11,6 +11,7 @@ import { anthropicRequest } from "./anthropic-request.js";
 import type { Api } from "./api.js";
 import { anthropicError, toApiError } from "./errors.js";
 import { addToolCall, eventsOf } from "./events.js";
+import { costHeaders } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { CountTokensRequest, MessagesRequest } from "./schemas.js";
 
@@ -47,7 +48,8 @@ function toolUse(call: ToolCall) {
 }
 
 export async function messages(c: Context, api: Api, r: MessagesRequest, scope: RequestScope): Promise<Response> {
-  const opened = await api.open(r.model, anthropicRequest(r, scope));
+  const opened = await api.open(r.model, anthropicRequest(r, scope), scope);
+  costHeaders(c, opened.route.name, undefined, undefined, opened.warning);
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
   const model = opened.route.name;
 
@@ -77,6 +79,7 @@ export async function messages(c: Context, api: Api, r: MessagesRequest, scope: 
       }
     }
     if (scope.wasCut()) throw scope.signal.reason;
+    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning);
     return c.json({
       id,
       type: "message",

@@ -1,39 +1,27 @@
 /**
- * What the protocol handlers reach the gateway through: the gateway itself, and `open`, which
- * starts a response and records its usage (metrics now, the ledger later) as the usage event
- * passes, whoever reads the rest of the events.
+ * What the protocol handlers reach the gateway through: `open` starts a response with its books
+ * kept (limits, price, ledger row: see Accountant) and makes sure, when the request is over,
+ * that its row is written even if the writer stopped reading.
  */
-import type { Gateway, Opened } from "../gateway/gateway.js";
-import type { FinishReason, ProviderEvent, ProviderRequest, Usage } from "../providers/provider.js";
+import type { Accountant, Accounted } from "../gateway/accountant.js";
+import type { Gateway } from "../gateway/gateway.js";
+import type { ProviderRequest } from "../providers/provider.js";
+import type { RequestScope } from "./request-scope.js";
 
 export interface Api {
   gateway: Gateway;
-  open(model: string, req: Omit<ProviderRequest, "model">): Promise<Opened>;
+  accountant: Accountant;
+  open(model: string, req: Omit<ProviderRequest, "model">, scope: RequestScope): Promise<Accounted>;
 }
 
-/** An `Api` whose `open` calls `record` once per request, with its usage and its first choice's finish. */
-export function accountedApi(gateway: Gateway, record: (route: string, usage: Usage, finish: FinishReason) => void): Api {
+export function apiOf(accountant: Accountant): Api {
   return {
-    gateway,
-    async open(model, req) {
-      const opened = await gateway.open(model, req);
-      let finish: FinishReason | undefined;
-      const watch = (e: ProviderEvent) => {
-        if (e.type === "finish" && e.choice === 0) finish = e.reason;
-        else if (e.type === "usage") record(opened.route.name, e.usage, finish ?? "stop");
-      };
-      watch(opened.first);
-      const rest = opened.rest;
-      return {
-        ...opened,
-        rest: {
-          async next() {
-            const r = await rest.next();
-            if (!r.done) watch(r.value);
-            return r;
-          },
-        },
-      };
+    gateway: accountant.gateway,
+    accountant,
+    async open(model, req, scope) {
+      const accounted = await accountant.open(scope.info, model, req);
+      scope.atEnd(() => accounted.end());
+      return accounted;
     },
   };
 }

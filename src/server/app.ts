@@ -9,7 +9,12 @@ import type { Gateway } from "../gateway/gateway.js";
 import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { countTokens, messages } from "./anthropic.js";
-import { accountedApi, type Api } from "./api.js";
+import { randomUUID } from "node:crypto";
+import { Accountant, type AccountingOptions } from "../gateway/accountant.js";
+import { allowsModel, modelNotAllowed, type ApiKey } from "../keys/api-key.js";
+import type { KeyStore } from "../keys/store.js";
+import { InferdError } from "../util/errors.js";
+import { apiOf, type Api } from "./api.js";
 import { anthropicError, HttpError, openAiError, toApiError, type ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { chatCompletions, completions, embeddings } from "./openai.js";
@@ -23,6 +28,10 @@ export interface AppOptions {
   gateway: Gateway;
   /** Require `Authorization: Bearer <key>` (or Anthropic's `x-api-key`). */
   apiKey?: string;
+  /** Require virtual keys from this store (`inferd keys create`): each request is held to its key's models, budget and rate limits. */
+  keys?: KeyStore;
+  /** The books: prices, the ledger, the keys' limits (see Accountant). */
+  accounting?: Omit<AccountingOptions, "onUsage">;
   /** Largest request body in bytes (default 4 MiB); beyond it a 413. */
   maxBodyBytes?: number;
   /** Allow cross-origin requests from this origin ("*" for any): CORS headers and preflights. */
@@ -35,7 +44,8 @@ export function createApp(opts: AppOptions) {
   const lifecycle = opts.lifecycle ?? new Lifecycle();
   const gateway = opts.gateway;
   const metrics = new Metrics(gateway);
-  const api = accountedApi(gateway, (route, usage, finish) => metrics.record(route, usage, finish));
+  const accountant = new Accountant(gateway, { ...opts.accounting, onUsage: (route, usage, finish) => metrics.record(route, usage, finish) });
+  const api = apiOf(accountant);
   const app = new Hono();
   const isAnthropic = (c: Context) => c.req.path.startsWith("/v1/messages");
   const fail = (c: Context, err: ApiError) => {
@@ -68,25 +78,38 @@ export function createApp(opts: AppOptions) {
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
 
-  if (opts.apiKey !== undefined) {
-    const key = opts.apiKey;
-    app.use("/v1/*", async (c, next) => {
-      if (!keyMatches(key, givenKey(c))) return fail(c, { status: 401, type: "authentication_error", code: "invalid_api_key", param: null, message: "invalid or missing API key" });
-      await next();
-    });
-  }
+  const unauthorized = () => new InferdError("unauthorized", "invalid or missing API key");
+  /** The virtual key a request carries (undefined without keys); throws 401 when keys are required and it has none. */
+  const keyOf = (c: Context): ApiKey | undefined => {
+    if (opts.keys !== undefined) {
+      const key = opts.keys.verify(givenKey(c));
+      if (key === undefined) throw unauthorized();
+      return key;
+    }
+    if (opts.apiKey !== undefined && !keyMatches(opts.apiKey, givenKey(c))) throw unauthorized();
+    return undefined;
+  };
+  // the model routes check keys themselves (their refusals are ledger rows); the others here
+  app.use("/v1/*", async (c, next) => {
+    if (c.req.method !== "POST") keyOf(c);
+    await next();
+  });
   app.use("/v1/*", async (c, next) => {
     if (!lifecycle.draining) return next();
     c.header("Connection", "close");
     return fail(c, toApiError(new HttpError(503, "the server is shutting down", "server_error", null, "server_shutdown")));
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: opts.maxBodyBytes ?? 4 * 1024 * 1024,
-      onError: (c) => fail(c, { status: 413, type: "invalid_request_error", code: "request_too_large", param: null, message: `request body larger than ${opts.maxBodyBytes ?? 4 * 1024 * 1024} bytes` }),
-    }),
-  );
+  const maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
+  const tooLarge = (c: Context) => fail(c, { status: 413, type: "invalid_request_error", code: "request_too_large", param: null, message: `request body larger than ${maxBody} bytes` });
+  const streamedLimit = bodyLimit({ maxSize: maxBody, onError: tooLarge });
+  app.use("/v1/*", async (c, next) => {
+    // a declared length is checked as it stands (Node's parser holds the body to it); only a
+    // chunked body needs hono's counting limit, which costs a web Request per request
+    const declared = c.req.header("content-length");
+    if (declared === undefined) return streamedLimit(c, next);
+    if (Number(declared) > maxBody) return tooLarge(c);
+    await next();
+  });
 
   const modelObject = (name: string) => {
     const ctx = gateway.contextWindow(name);
@@ -109,10 +132,23 @@ export function createApp(opts: AppOptions) {
         const { param, message } = describeIssue(parsed.error);
         throw new HttpError(400, message, "invalid_request_error", param);
       }
-      const body = parsed.data as z.infer<S> & { model: string };
-      gateway.route(body.model); // an unknown model is a 404 before any work
+      const body = parsed.data as z.infer<S> & { model: string; stream?: boolean | null; user?: string; metadata?: Record<string, unknown> | null };
+      const who = {
+        stream: body.stream === true,
+        user: body.user ?? stringOf(body.metadata?.user_id),
+        tag: c.req.header("x-inferd-tag") ?? stringOf(body.metadata?.tag),
+      };
+      let key: ApiKey | undefined;
+      try {
+        key = keyOf(c);
+        gateway.route(body.model); // an unknown model is a 404 before any work
+        if (key !== undefined && !allowsModel(key, body.model)) throw modelNotAllowed(key, body.model);
+      } catch (e) {
+        await accountant.refused({ id: randomUUID(), arrival: Date.now(), ...who, key, wasCut: () => false }, body.model, e);
+        throw e;
+      }
       // the scope starts before any work, so a client that leaves while queued cancels its request
-      const { scope, end } = openScope(lifecycle, c.req.raw.signal);
+      const { scope, end } = openScope(lifecycle, c.req.raw.signal, { ...who, key });
       try {
         return await handler(c, api, body, scope);
       } finally {
@@ -126,4 +162,8 @@ export function createApp(opts: AppOptions) {
   app.post("/v1/messages", route(messagesRequest, messages));
   app.post("/v1/messages/count_tokens", route(countTokensRequest, countTokens));
   return app;
+}
+
+function stringOf(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
 }

@@ -1,4 +1,5 @@
-import { isInferdError, type InferdErrorKind } from "../util/errors.js";
+import { ERROR_STATUS } from "../util/error-status.js";
+import { isInferdError } from "../util/errors.js";
 
 /** An error as the HTTP API reports it. */
 export interface ApiError {
@@ -24,27 +25,11 @@ export class HttpError extends Error {
   }
 }
 
-const STATUS: Record<InferdErrorKind, [number, string, string | null]> = {
-  invalid_argument: [400, "invalid_request_error", null],
-  context_overflow: [400, "invalid_request_error", "context_length_exceeded"],
-  model_not_found: [404, "invalid_request_error", "model_not_found"],
-  invalid_model: [500, "server_error", null],
-  download_failed: [502, "server_error", null],
-  offline: [503, "server_error", null],
-  overloaded: [429, "server_overloaded", "overloaded"],
-  rate_limited: [429, "requests", "rate_limit_exceeded"],
-  quota_exceeded: [429, "insufficient_quota", "insufficient_quota"],
-  aborted: [499, "request_cancelled", null],
-  upstream: [502, "upstream_error", null],
-  unavailable: [503, "server_error", "unavailable"],
-  internal: [500, "server_error", null],
-};
-
 /** Maps anything thrown to a status and a message that never leaks a stack trace. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof HttpError) return { status: e.status, type: e.type, code: e.code, param: e.param, message: e.message };
   if (isInferdError(e)) {
-    const [base, type, code] = STATUS[e.kind];
+    const [base, type, code] = ERROR_STATUS[e.kind];
     const status = e.details.status ?? base;
     return {
       status,

@@ -1,11 +1,17 @@
 /**
  * Pieces of OpenAI's response shapes shared by the streaming and non-streaming writers.
  */
+import type { Priced } from "../gateway/accountant.js";
 import type { LogprobEntry, Usage } from "../providers/provider.js";
 
-/** `usage` in OpenAI's convention: prompt_tokens includes the cached ones, completion_tokens the reasoning ones. */
-export function openAiUsage(u: Usage) {
+/**
+ * `usage` in OpenAI's convention: prompt_tokens includes the cached ones, completion_tokens the
+ * reasoning ones; with prices on, `cost` in USD (OpenRouter's field; null when the model has no
+ * price) and what caching saved.
+ */
+export function openAiUsage(u: Usage, cost?: Priced) {
   return {
+    ...(cost !== undefined ? { cost: cost.usd, cost_details: { cache_saved: cost.savedUsd } } : {}),
     prompt_tokens: u.inputTokens,
     completion_tokens: u.outputTokens,
     total_tokens: u.inputTokens + u.outputTokens,

@@ -9,7 +9,8 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { Opened } from "../gateway/gateway.js";
+import type { Accounted, Priced } from "../gateway/accountant.js";
+import { BUDGET_WARNING_HEADER } from "../keys/limits.js";
 import type { LogprobEntry, ProviderEvent, ToolCall, Usage } from "../providers/provider.js";
 import { openAiError, toApiError } from "./errors.js";
 import { addToolCall, eventsOf } from "./events.js";
@@ -55,7 +56,18 @@ class ChoiceOutput {
   }
 }
 
-export async function respond(c: Context, opened: Opened, job: Completion, scope: RequestScope): Promise<Response> {
+/**
+ * inferd's response headers: the model that answered (a fallback's, if it came to that), a soft
+ * budget's warning and, once known (whole answers), the cost and the cached prompt tokens.
+ */
+export function costHeaders(c: Context, model: string, cost: Priced | undefined, cachedTokens: number | undefined, warning?: string): void {
+  c.header("x-inferd-model", model);
+  if (warning !== undefined) c.header(BUDGET_WARNING_HEADER, warning);
+  if (cost !== undefined) c.header("x-inferd-cost", cost.usd === null ? "unknown" : String(cost.usd));
+  if (cachedTokens !== undefined) c.header("x-inferd-cached-tokens", String(cachedTokens));
+}
+
+export async function respond(c: Context, opened: Accounted, job: Completion, scope: RequestScope): Promise<Response> {
   const { kind, n } = job;
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
   const created = Math.floor(Date.now() / 1000);
@@ -70,6 +82,7 @@ export async function respond(c: Context, opened: Opened, job: Completion, scope
     }
     // cut by shutdown: the answer is incomplete, and saying so beats a truncated 200
     if (scope.wasCut()) throw scope.signal.reason;
+    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning);
     const choices = outs.map((o, index) =>
       kind === "chat"
         ? {
@@ -92,10 +105,11 @@ export async function respond(c: Context, opened: Opened, job: Completion, scope
       model,
       system_fingerprint: null,
       choices,
-      ...(usage !== undefined ? { usage: openAiUsage(usage) } : {}),
+      ...(usage !== undefined ? { usage: openAiUsage(usage, opened.cost()) } : {}),
     });
   }
 
+  costHeaders(c, model, undefined, undefined, opened.warning);
   const release = scope.hold();
   return streamSSE(c, async (stream) => {
     const base = { id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model, system_fingerprint: null };
@@ -109,7 +123,7 @@ export async function respond(c: Context, opened: Opened, job: Completion, scope
         if (e.type === "start") continue;
         if (e.type === "usage") {
           if (scope.signal.aborted && !scope.wasCut()) return; // the client left: nothing more to say
-          if (job.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: openAiUsage(e.usage) }) });
+          if (job.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...base, choices: [], usage: openAiUsage(e.usage, opened.cost()) }) });
           continue;
         }
         const out = outs[e.choice]!;

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import type { ChatMessage, ProviderRequest, ResponseFormat, Sampling } from "../providers/provider.js";
 import type { Api } from "./api.js";
 import { HttpError } from "./errors.js";
-import { respond } from "./openai-respond.js";
+import { costHeaders, respond } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingRequest } from "./schemas.js";
 
@@ -73,7 +73,7 @@ export async function chatCompletions(c: Context, api: Api, r: ChatCompletionReq
     ...(r.tools != null ? { tools: r.tools } : {}),
     ...(r.tool_choice != null ? { toolChoice: r.tool_choice } : {}),
   };
-  const opened = await api.open(r.model, req);
+  const opened = await api.open(r.model, req, scope);
   return respond(c, opened, { kind: "chat", n: req.n, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, wantLogprobs: topLogprobs !== undefined }, scope);
 }
 
@@ -82,7 +82,7 @@ export async function completions(c: Context, api: Api, r: CompletionRequest, sc
   // OpenAI's default for /v1/completions is 16 tokens
   const maxTokens = r.max_tokens === null ? undefined : (r.max_tokens ?? 16);
   const req = { ...common(r, scope, maxTokens, r.logprobs ?? undefined), input: { kind: "prompt" as const, prompt, echo: r.echo === true } };
-  const opened = await api.open(r.model, req);
+  const opened = await api.open(r.model, req, scope);
   return respond(c, opened, { kind: "text", n: req.n, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, wantLogprobs: r.logprobs != null }, scope);
 }
 
@@ -91,8 +91,9 @@ export async function embeddings(c: Context, api: Api, r: EmbeddingRequest, scop
     typeof r.input === "string" ? [r.input]
     : typeof r.input[0] === "number" ? [r.input as number[]]
     : (r.input as (string | number[])[]);
-  const { route, result } = await api.gateway.embed(r.model, { id: scope.id, inputs, ...(r.dimensions !== undefined ? { dimensions: r.dimensions } : {}), signal: scope.signal });
+  const { route, result, cost } = await api.accountant.embed(scope.info, r.model, { id: scope.id, inputs, ...(r.dimensions !== undefined ? { dimensions: r.dimensions } : {}), signal: scope.signal });
   const total = result.usage.inputTokens;
+  costHeaders(c, route.name, cost, 0);
   return c.json({
     object: "list",
     data: result.vectors.map((v, index) => ({
@@ -101,6 +102,6 @@ export async function embeddings(c: Context, api: Api, r: EmbeddingRequest, scop
       embedding: r.encoding_format === "base64" ? Buffer.from(Float32Array.from(v).buffer).toString("base64") : v,
     })),
     model: route.name,
-    usage: { prompt_tokens: total, total_tokens: total },
+    usage: { prompt_tokens: total, total_tokens: total, ...(cost !== undefined ? { cost: cost.usd } : {}) },
   });
 }

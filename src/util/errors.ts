@@ -13,6 +13,7 @@ export type InferdErrorKind =
   | "rate_limited" // a virtual key's requests or tokens per minute are used up: 429 with Retry-After
   | "quota_exceeded" // a virtual key's budget for its period is spent: 429, OpenAI's insufficient_quota
   | "aborted" // the caller cancelled
+  | "unauthorized" // no valid API key
   | "upstream" // a hosted provider failed or refused: details.status is what to report (502 by default)
   | "unavailable" // no provider could take the request now (circuit open, every fallback failed): 503
   | "internal";
