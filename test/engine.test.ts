@@ -39,8 +39,8 @@ describe("Engine on stories260K", needsShared, () => {
     let counting = true;
     engine.onStep((s) => counting && (stepMs += s.durationMs));
     // long enough that its prefill step is big enough to measure what a prompt token costs, and
-    // not the reference text the test before generated (the cache would hold it)
-    const prompt = "Tom and his dog Max went to the big green forest. They saw a tall tree with a red bird. Max barked at the bird, and the bird sang a happy song for them both.";
+    // new (the prefix cache and its saved tier on disk would hold a prompt an earlier run sent)
+    const prompt = `${Date.now()} Tom and his dog Max went to the big green forest. They saw a tall tree with a red bird. Max barked at the bird, and the bird sang.`;
     const runs = await Promise.all([10, 30, 60].map((n) => collect(engine.generate(prompt, { temperature: 0, maxTokens: n }))));
     counting = false;
     const total = runs.reduce((s, r) => s + r.done.stats.computeMs, 0);

@@ -9,6 +9,12 @@ import { serve } from "@hono/node-server";
 import type { Gateway } from "../gateway/gateway.js";
 import { createApp } from "../server/app.js";
 import { Lifecycle } from "../server/lifecycle.js";
+import type { KeyStore } from "../keys/store.js";
+import type { Limits } from "../keys/limits.js";
+import { Ledger } from "../ledger/ledger.js";
+import { ledgerLocationOf, openLedgerStore } from "../ledger/open.js";
+import { priceBook, type BookEntry } from "../pricing/price-book.js";
+import { priceTable } from "../pricing/table.js";
 
 export interface ServerSettings {
   host: string;
@@ -18,13 +24,45 @@ export interface ServerSettings {
   maxBodyBytes?: number | undefined;
   /** Seconds running responses get to finish after SIGTERM. */
   shutdownSeconds: number;
+  /** The served models as pricing reads them (name, provider, model, price). */
+  priced: BookEntry[];
+  /** The ledger: a SQLite path or postgres:// URL; undefined: $INFERD_HOME/ledger.sqlite; false: none. */
+  ledger: string | false | undefined;
+  /** Require virtual keys (`inferd keys create`), held to their budgets and rate limits. */
+  keys: boolean;
+  /** Redis for the keys' limits, shared by replicas (default: in process). */
+  redisUrl?: string | undefined;
+}
+
+/** Prices, ledger and keys, opened before the server listens and closed after it drained. */
+async function openBooks(settings: ServerSettings) {
+  const book = priceBook(settings.priced, priceTable());
+  for (const note of book.notes) process.stderr.write(`[inferd] price: ${note}\n`);
+  const ledger = settings.ledger === false ? undefined : new Ledger(await openLedgerStore(settings.ledger === undefined ? { kind: "sqlite" } : ledgerLocationOf(settings.ledger)));
+  let keys: KeyStore | undefined;
+  let limits: Limits | undefined;
+  if (settings.keys) {
+    // loaded only with keys on: the Redis client and the key store are not needed otherwise
+    const k = await import("../keys/index.js");
+    keys = new k.KeyStore();
+    limits = k.createLimits({ ...(settings.redisUrl !== undefined ? { redisUrl: settings.redisUrl } : {}), ledger: keys });
+  }
+  const close = async () => {
+    await ledger?.close();
+    await limits?.close();
+    keys?.close();
+  };
+  return { book, ledger, keys, limits, close };
 }
 
 export async function runServer(gateway: Gateway, settings: ServerSettings): Promise<number> {
   const lifecycle = new Lifecycle();
   const { host, port, shutdownSeconds } = settings;
+  const books = await openBooks(settings);
   const app = createApp({
     gateway,
+    accounting: { book: books.book, ledger: books.ledger, limits: books.limits },
+    ...(books.keys !== undefined ? { keys: books.keys } : {}),
     ...(settings.apiKey !== undefined ? { apiKey: settings.apiKey } : {}),
     ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
     ...(settings.cors !== undefined ? { corsOrigin: settings.cors } : {}),
@@ -60,6 +98,8 @@ export async function runServer(gateway: Gateway, settings: ServerSettings): Pro
   clearInterval(sweep);
   // every generation has ended: each engine waits for its step in flight, then frees its native objects
   await gateway.close();
+  // every response has ended: the ledger's queue is flushed last
+  await books.close();
   return 0;
 }
 

@@ -28,6 +28,10 @@ Options:
                          --batch-size is never split (default: --batch-size)
       --max-queue N      requests that may wait for a free sequence; beyond them a 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
+      --keys             require virtual keys (inferd keys create), each held to its budget and rate limits
+      --redis URL        keep the keys' budgets and rate limits in Redis, shared by several replicas
+      --ledger PATH|URL  the request ledger: a SQLite file or postgres://... (default $INFERD_HOME/ledger.sqlite)
+      --no-ledger        keep no ledger
       --cors ORIGIN      allow browser requests from ORIGIN ("*" for any): CORS headers and preflights
       --max-body N       largest request body in bytes (default 4194304)
       --shutdown-timeout S   seconds to let streams finish on SIGTERM (default 10)
@@ -49,13 +53,17 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--config", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--config", "--ledger", "--redis", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
       options: {
         model: { type: "string", short: "m", multiple: true },
         config: { type: "string" },
+        ledger: { type: "string" },
+        "no-ledger": { type: "boolean" },
+        keys: { type: "boolean" },
+        redis: { type: "string" },
         host: { type: "string" },
         port: { type: "string", short: "p" },
         threads: { type: "string" },
@@ -106,6 +114,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...(v.cors !== undefined ? { cors: v.cors } : {}),
     ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
     shutdownSeconds: shutdownSeconds ?? 10,
+    priced: [],
+    ledger: v["no-ledger"] ? false : v.ledger,
+    keys: v.keys === true,
+    redisUrl: v.redis,
   };
   let gateway: Gateway;
   if (v.config !== undefined) {
@@ -119,6 +131,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (settings.cors === undefined && server.cors !== undefined) settings.cors = server.cors;
     settings.maxBodyBytes ??= server.max_body;
     settings.shutdownSeconds = shutdownSeconds ?? server.shutdown_timeout_s ?? settings.shutdownSeconds;
+    settings.priced = loaded.config.models;
+    if (!v["no-ledger"] && v.ledger === undefined) settings.ledger = loaded.config.ledger;
+    settings.keys ||= loaded.config.auth === "keys";
+    settings.redisUrl ??= loaded.config.redis?.url;
     gateway = buildGateway(loaded, { threads });
   } else {
     const engines = new Map<string, Engine>();
@@ -142,6 +158,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       engines.set(modelId(spec), engine);
     }
     gateway = localGateway(engines);
+    settings.priced = [...engines.keys()].map((name) => ({ name, provider: "local", model: name }));
   }
   return runServer(gateway, settings);
 }

@@ -88,8 +88,8 @@ export function parseUsageArgs(argv: string[]): UsageArgs | "help" {
 }
 
 /**
- * `inferd usage`. `keyNames` turns key ids into names (the key store's); until the CLI has one,
- * keys show as their ids. Returns the exit code.
+ * `inferd usage`. `keyNames` turns key ids into names (default: the key store's in
+ * $INFERD_HOME, when there is one; else keys show as their ids). Returns the exit code.
  */
 export async function usageCommand(argv: string[], keyNames?: KeyNames): Promise<number> {
   const a = parseUsageArgs(argv);
@@ -98,6 +98,7 @@ export async function usageCommand(argv: string[], keyNames?: KeyNames): Promise
     return 0;
   }
   const store = await openLedgerStore(a.where);
+  keyNames ??= await storedKeyNames();
   try {
     let records: Flat[];
     let columns: string[];
@@ -124,4 +125,17 @@ export async function usageCommand(argv: string[], keyNames?: KeyNames): Promise
 
 function emptyTotals() {
   return { group: null, requests: 0, inputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: null, unpricedRequests: 0, savedUsd: null, cacheHits: 0 };
+}
+
+/** Key ids to names from $INFERD_HOME's key store, revoked keys included; undefined without one. */
+async function storedKeyNames(): Promise<Map<string, string> | undefined> {
+  const { existsSync } = await import("node:fs");
+  const { KeyStore, keysDbPath } = await import("../keys/store.js");
+  if (!existsSync(keysDbPath())) return undefined;
+  const keys = new KeyStore();
+  try {
+    return new Map(keys.list({ includeRevoked: true }).map((k) => [k.id, k.name]));
+  } finally {
+    keys.close();
+  }
 }

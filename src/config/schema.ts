@@ -3,6 +3,7 @@
  * keys are errors (a typo must not be silently ignored); an error names the field's path.
  */
 import { z } from "zod";
+import { priceConfigSchema } from "../pricing/price-config.js";
 
 const positiveInt = z.number().int().min(1);
 const ms = z.number().int().min(1);
@@ -37,6 +38,8 @@ const model = z.strictObject({
   threads: positiveInt.optional(),
   max_queue: z.number().int().min(0).optional(),
   prefix_cache: z.boolean().optional(),
+  /** USD per 1M tokens by kind (hosted), or `machine_usd_per_hour` (local); overrides the price table. */
+  price: priceConfigSchema.optional(),
 });
 export type ModelConfig = z.infer<typeof model>;
 
@@ -60,6 +63,12 @@ export const configSchema = z.strictObject({
       ttl_s: z.number().min(0).optional(),
     })
     .optional(),
+  /** `keys`: every request needs a virtual key (`inferd keys create`), held to its budget and rate limits. */
+  auth: z.enum(["none", "keys"]).optional(),
+  /** Where the request ledger lives: a SQLite path or a postgres:// URL (default $INFERD_HOME/ledger.sqlite); false: no ledger. */
+  ledger: z.union([z.string().min(1), z.literal(false)]).optional(),
+  /** Redis, for keys' limits and budgets shared by several replicas (default: in process). */
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//) }).optional(),
   providers: z.record(z.string().regex(/^[a-z0-9_-]+$/i), upstream).optional(),
   models: z.array(model).min(1),
 });

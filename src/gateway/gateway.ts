@@ -68,7 +68,8 @@ export class Gateway {
   async open(name: string, req: Omit<ProviderRequest, "model">): Promise<Opened> {
     const tried: string[] = [];
     let last: unknown;
-    for (const route of this.chain(name)) {
+    const chain = [...this.chain(name)];
+    for (const [i, route] of chain.entries()) {
       tried.push(route.name);
       const it = route.provider.generate({ ...req, model: route.model })[Symbol.asyncIterator]();
       try {
@@ -78,7 +79,7 @@ export class Gateway {
       } catch (e) {
         last = e;
         if (req.signal.aborted || !fallsBack(e)) throw e;
-        this.log(`${route.name} (${route.provider.name}) failed before answering: ${e instanceof Error ? e.message : String(e)}`);
+        if (i + 1 < chain.length) this.log(`${route.name} (${route.provider.name}) failed before answering, trying ${chain[i + 1]!.name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     throw last ?? new InferdError("unavailable", `no model answered (tried ${tried.join(", ")})`);

@@ -144,11 +144,15 @@ export function createApp(opts: AppOptions) {
         gateway.route(body.model); // an unknown model is a 404 before any work
         if (key !== undefined && !allowsModel(key, body.model)) throw modelNotAllowed(key, body.model);
       } catch (e) {
-        await accountant.refused({ id: randomUUID(), arrival: Date.now(), ...who, key, wasCut: () => false }, body.model, e);
+        const id = randomUUID();
+        c.header("x-request-id", id);
+        await accountant.refused({ id, arrival: Date.now(), ...who, key, wasCut: () => false }, body.model, e);
         throw e;
       }
       // the scope starts before any work, so a client that leaves while queued cancels its request
       const { scope, end } = openScope(lifecycle, c.req.raw.signal, { ...who, key });
+      // the ledger's row of this request has this id
+      c.header("x-request-id", scope.id);
       try {
         return await handler(c, api, body, scope);
       } finally {
