@@ -36,9 +36,9 @@ async function freePort(): Promise<number> {
 }
 
 /** Spawns `node args` with stdout and stderr to `log`; resolves with the first match of `ready` in the log. */
-async function startLogged(name: string, args: string[], log: string, ready: RegExp, timeoutMs = 30_000): Promise<{ proc: ChildProcess; match: RegExpExecArray }> {
+async function startLogged(name: string, args: string[], log: string, ready: RegExp, timeoutMs = 30_000, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; match: RegExpExecArray }> {
   const fd = openSync(log, "w");
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], cwd: packageRoot() });
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], cwd: packageRoot(), env: { ...process.env, ...env } });
   closeSync(fd);
   started.add(proc);
   proc.once("exit", () => started.delete(proc));
@@ -59,7 +59,10 @@ export async function startUpstream(dir: string): Promise<Server> {
   return { name: "upstream", proc, port: Number(match[1]), log };
 }
 
-/** `inferd serve --config` with one OpenAI-compatible provider (the upstream) and its defaults. */
+/**
+ * `inferd serve --config` with one OpenAI-compatible provider (the upstream) and its defaults:
+ * its ledger (on by default) in the run's folder, so its cost is part of what is measured.
+ */
 export async function startInferd(dir: string, upstreamPort: number): Promise<Server> {
   const config = join(dir, "inferd.yaml");
   writeFileSync(
@@ -68,7 +71,7 @@ export async function startInferd(dir: string, upstreamPort: number): Promise<Se
   );
   const log = join(dir, "inferd.log");
   const bin = join(packageRoot(), "bin", "inferd.js");
-  const { proc, match } = await startLogged("inferd", [bin, "serve", "--config", config, "--port", "0"], log, /serving \S+ on http:\/\/[\d.]+:(\d+)/);
+  const { proc, match } = await startLogged("inferd", [bin, "serve", "--config", config, "--port", "0"], log, /serving \S+ on http:\/\/[\d.]+:(\d+)/, 30_000, { INFERD_HOME: dir });
   return { name: "inferd", proc, port: Number(match[1]), log };
 }
 

@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { openLedgerStore } from "../src/ledger/open.js";
 import { defaultLedgerPath, SqliteStore } from "../src/ledger/sqlite-store.js";
+import { SqliteThreadStore } from "../src/ledger/sqlite-thread-store.js";
 import { sampleRow } from "./ledger-fixtures.js";
 import { ledgerStoreSuite } from "./ledger-store-suite.js";
 
@@ -18,6 +19,13 @@ describe("SQLite ledger store", { timeout: 60_000 }, () => {
   ledgerStoreSuite(async () => {
     const path = join(dir, `suite-${++n}`, "ledger.sqlite");
     return { open: async () => SqliteStore.open(path) };
+  });
+
+  describe("on its own thread (what inferd serve writes through)", () => {
+    ledgerStoreSuite(async () => {
+      const path = join(dir, `thread-${++n}`, "ledger.sqlite");
+      return { open: async () => SqliteThreadStore.open(path) };
+    });
   });
 
   it("lives in $INFERD_HOME/ledger.sqlite by default, in WAL mode, one schema version row however often opened", async () => {

@@ -11,8 +11,7 @@ import { createApp } from "../server/app.js";
 import { Lifecycle } from "../server/lifecycle.js";
 import type { KeyStore } from "../keys/store.js";
 import type { Limits } from "../keys/limits.js";
-import { Ledger } from "../ledger/ledger.js";
-import { ledgerLocationOf, openLedgerStore } from "../ledger/open.js";
+import { ledgerLocationOf, openJournaledLedger } from "../ledger/open.js";
 import { priceBook, type BookEntry } from "../pricing/price-book.js";
 import { priceTable } from "../pricing/table.js";
 
@@ -38,7 +37,9 @@ export interface ServerSettings {
 async function openBooks(settings: ServerSettings) {
   const book = priceBook(settings.priced, priceTable());
   for (const note of book.notes) process.stderr.write(`[inferd] price: ${note}\n`);
-  const ledger = settings.ledger === false ? undefined : new Ledger(await openLedgerStore(settings.ledger === undefined ? { kind: "sqlite" } : ledgerLocationOf(settings.ledger)));
+  const where = settings.ledger === undefined ? { kind: "sqlite" as const } : settings.ledger === false ? undefined : ledgerLocationOf(settings.ledger);
+  // a server's SQLite commits run on their own thread: its event loop never waits for one
+  const ledger = where === undefined ? undefined : await openJournaledLedger(where.kind === "sqlite" ? { ...where, thread: true } : where, { batchMs: 20 });
   let keys: KeyStore | undefined;
   let limits: Limits | undefined;
   if (settings.keys) {

@@ -3,7 +3,8 @@
  * latest requests. Reads $INFERD_HOME/ledger.sqlite unless told another file or a PostgreSQL URL.
  */
 import { parseArgs } from "node:util";
-import { ledgerLocationOf, openLedgerStore, type LedgerLocation } from "../ledger/open.js";
+import { existsSync } from "node:fs";
+import { journalBaseOf, ledgerLocationOf, openJournaledLedger, openLedgerStore, type LedgerLocation } from "../ledger/open.js";
 import { defaultLedgerPath } from "../ledger/sqlite-store.js";
 import { GROUP_BYS, type GroupBy, type UsageFilter } from "../ledger/store.js";
 import { recentRequests, ROW_COLUMNS, rowJson, usageJson, usageReport, type KeyNames } from "../ledger/usage.js";
@@ -97,6 +98,8 @@ export async function usageCommand(argv: string[], keyNames?: KeyNames): Promise
     process.stdout.write(USAGE_HELP);
     return 0;
   }
+  // rows a dead server journaled but never stored are stored first (a live server's are its own)
+  if (existsSync(journalBaseOf(a.where)) && (a.where.kind !== "sqlite" || existsSync(a.where.path ?? defaultLedgerPath()))) await (await openJournaledLedger(a.where)).close();
   const store = await openLedgerStore(a.where);
   keyNames ??= await storedKeyNames();
   try {

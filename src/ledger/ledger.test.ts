@@ -208,3 +208,30 @@ describe("Ledger batching", { timeout: 20_000 }, () => {
     assert.equal(store.closed, true);
   });
 });
+
+describe("Ledger with a journal", () => {
+  it("append resolves at once; rows the process left unstored are replayed by the next, none twice", async () => {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { Journal } = await import("./journal.js");
+    const base = join(mkdtempSync(join(tmpdir(), "inferd-journal-")), "j");
+    // a store that never commits: the process "dies" with every row only in its journal
+    const stuck = { dialect: "sqlite" as const, location: "stuck", insert: () => new Promise<number>(() => {}), usage: async () => [], recent: async () => [], close: async () => {} };
+    const first = Journal.open(base);
+    assert.equal(first.leftover.length, 0);
+    const dead = new Ledger(stuck, { journal: first.journal });
+    for (let i = 0; i < 5; i++) await dead.append({ ...row(i), requestId: `j-${i}` });
+    // the next process (here the same pid: its own folder's rows are leftovers too)
+    const rows: LedgerRow[] = [];
+    const store = { dialect: "sqlite" as const, location: "mem", insert: async (r: readonly LedgerRow[]) => (rows.push(...r), r.length), usage: async () => [], recent: async () => [], close: async () => {} };
+    const next = Journal.open(base);
+    assert.deepEqual(next.leftover.map((r) => r.requestId), ["j-0", "j-1", "j-2", "j-3", "j-4"]);
+    const ledger = new Ledger(store, { journal: next.journal, leftover: next.leftover });
+    await ledger.append({ ...row(5), requestId: "j-5" });
+    await ledger.close();
+    assert.deepEqual(rows.map((r) => r.requestId), ["j-0", "j-1", "j-2", "j-3", "j-4", "j-5"]);
+    // all stored: nothing is left to replay
+    assert.equal(Journal.open(base).leftover.length, 0);
+  });
+});
