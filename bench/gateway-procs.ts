@@ -63,11 +63,11 @@ export async function startUpstream(dir: string): Promise<Server> {
  * `inferd serve --config` with one OpenAI-compatible provider (the upstream) and its defaults:
  * its ledger (on by default) in the run's folder, so its cost is part of what is measured.
  */
-export async function startInferd(dir: string, upstreamPort: number): Promise<Server> {
+export async function startInferd(dir: string, upstreamPort: number, ledger = true): Promise<Server> {
   const config = join(dir, "inferd.yaml");
   writeFileSync(
     config,
-    ["providers:", `  up: { type: openai, base_url: "http://127.0.0.1:${upstreamPort}/v1" }`, "models:", "  - { name: fast, provider: up, model: fixed }", ""].join("\n"),
+    [...(ledger ? [] : ["ledger: false"]), "providers:", `  up: { type: openai, base_url: "http://127.0.0.1:${upstreamPort}/v1" }`, "models:", "  - { name: fast, provider: up, model: fixed }", ""].join("\n"),
   );
   const log = join(dir, "inferd.log");
   const bin = join(packageRoot(), "bin", "inferd.js");

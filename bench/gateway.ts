@@ -40,6 +40,8 @@ export interface GatewayBenchOptions {
   /** ... and at most this share of its requests failed. */
   sustainErrorShare: number;
   keepLogs: boolean;
+  /** inferd's ledger (on by default, as `inferd serve` runs): off measures the gateway without it. */
+  ledger: boolean;
 }
 
 /** What the client sends each system: the same chat request, addressed as each expects it. */
@@ -111,7 +113,7 @@ export async function gatewayBench(o: GatewayBenchOptions): Promise<void> {
   try {
     const upstream = await startUpstream(dir);
     servers.set("upstream", upstream);
-    if (o.systems.includes("inferd")) servers.set("inferd", await startInferd(dir, upstream.port));
+    if (o.systems.includes("inferd")) servers.set("inferd", await startInferd(dir, upstream.port, o.ledger));
     if (o.systems.includes("portkey")) servers.set("portkey", await startPortkey(dir));
     const worker = new LoadWorker();
     printHowRun(o, servers);

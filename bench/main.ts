@@ -43,6 +43,7 @@ const { positionals, values } = parseArgs({
     ramp: { type: "string" },
     "ramp-seconds": { type: "string" },
     "keep-logs": { type: "boolean" },
+    ledger: { type: "string" },
   },
 });
 const which = positionals[0] ?? "decode";
@@ -133,6 +134,7 @@ switch (which) {
       sustainP99Ms: 100,
       sustainErrorShare: 0.001,
       keepLogs: values["keep-logs"] ?? false,
+      ledger: (values.ledger ?? "on") !== "off",
     });
     break;
   }
