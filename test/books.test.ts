@@ -25,7 +25,7 @@ import { SqliteStore } from "../src/ledger/sqlite-store.js";
 import { PostgresStore } from "../src/ledger/postgres-store.js";
 import { priceBook } from "../src/pricing/price-book.js";
 import { priceTable } from "../src/pricing/table.js";
-import { FaultUpstream, fault, type FaultEvent } from "../src/providers/http/fault-upstream.js";
+import { FaultUpstream, fault, type FaultStep } from "../src/providers/http/fault-upstream.js";
 import { Upstream } from "../src/providers/http/upstream.js";
 import { FixedEngines } from "../src/providers/local/engines.js";
 import { LocalProvider } from "../src/providers/local/local-provider.js";
@@ -38,14 +38,9 @@ import { needsShared, STORIES } from "./shared.js";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-/** A streamed completion of two tokens from the scripted upstream, `gapMs` between chunks. */
-function twoTokens(gapMs = 0) {
-  const events: FaultEvent[] = [
-    { data: JSON.stringify({ choices: [{ index: 0, text: "Hi", finish_reason: null }] }) },
-    { data: JSON.stringify({ choices: [{ index: 0, text: " there", finish_reason: "stop" }] }) },
-    { data: JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } }) },
-  ];
-  return fault.sse(events, { gapMs });
+/** A chat completion of two tokens from the scripted upstream, after `delayMs`. */
+function twoTokens(delayMs = 0): FaultStep {
+  return { kind: "json", delayMs, body: { choices: [{ index: 0, message: { role: "assistant", content: "Hi there" }, finish_reason: "stop" }], usage: { prompt_tokens: 5, completion_tokens: 2 } } };
 }
 
 /** "paid" costs $1 per output token (and nothing per input token): easy sums. */
@@ -208,7 +203,7 @@ describe("the books: keys, budgets and limits over HTTP", needsShared, () => {
       const { plaintext } = keys.create({ name: `team-${Math.random().toString(36).slice(2)}`, budgetUsd: 100, period: "month" });
       const auth = { authorization: `Bearer ${plaintext}` };
       up.requests.length = 0;
-      up.script(...Array.from({ length: 10 }, () => twoTokens(150)));
+      up.script(...Array.from({ length: 10 }, () => twoTokens(300)));
       const res = await Promise.all(Array.from({ length: 30 }, () => s.post("/v1/chat/completions", { model: "paid", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }, auth)));
       const bodies = (await Promise.all(res.map((r) => r.json()))) as Json[];
       const ok = res.filter((r) => r.status === 200).length;

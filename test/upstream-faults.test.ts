@@ -29,6 +29,12 @@ function completion(words: string[], opts: { usage?: boolean } = {}): FaultEvent
   return chunks;
 }
 
+/** The same, whole: what an upstream answers a request that does not stream. */
+function whole(words: string[], opts: { usage?: boolean } = {}) {
+  const usage = opts.usage === false ? {} : { usage: { prompt_tokens: 3, completion_tokens: words.length, prompt_tokens_details: { cached_tokens: 2 } } };
+  return fault.ok({ object: "text_completion", choices: [{ index: 0, text: words.join(""), finish_reason: "stop" }], ...usage });
+}
+
 describe("an upstream that fails, behind the gateway", needsShared, () => {
   let up: FaultUpstream;
   let upstream: Upstream;
@@ -73,7 +79,7 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
   const events = (body: string) => body.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => (e === "data: [DONE]" ? "[DONE]" : JSON.parse(e.slice(6))));
 
   it("a 500, then a 429 with Retry-After, then an answer: retried before any byte, the client sees one clean answer", async () => {
-    up.script(fault.status(500), fault.rateLimited("0"), fault.sse(completion(["Hello", " world"])));
+    up.script(fault.status(500), fault.rateLimited("0"), whole(["Hello", " world"]));
     const r = await ask("solo", false);
     const j = await r.json();
     assert.equal(r.status, 200);
@@ -81,7 +87,8 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
     assert.equal(up.requests.length, 3, "two retries");
     assert.deepEqual(j.usage, { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 0 } });
     assert.equal(up.requests[0]!.headers.authorization, "Bearer k");
-    assert.equal(JSON.parse(up.requests[0]!.body).stream_options.include_usage, true);
+    // a client that reads no stream gets the upstream's whole answer
+    assert.equal(JSON.parse(up.requests[0]!.body).stream, false);
   });
 
   it("hung before headers, reset, 503: after its retries the request falls back to the local model", async () => {
@@ -115,17 +122,16 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
       assert.ok(err.error && typeof err.error.message === "string", `${JSON.stringify(step).slice(0, 60)}: ${JSON.stringify(ev.slice(-2))}`);
       assert.ok(!ev.some((e) => e !== "[DONE]" && e.choices?.[0]?.finish_reason === "stop"), "no finish that looks complete");
       // a broken body counts against the circuit; a whole one clears the count
-      up.script(fault.sse(completion(["ok"])));
+      up.script(whole(["ok"]));
       assert.equal((await (await ask("solo", false)).json()).choices[0].text, "ok");
     }
-    // non-streamed, the same failure is an error status, not a 200
-    up.script(fault.sse(completion(["Hel", "lo"]), { done: false }));
-    const whole = await ask("big", false);
-    assert.equal(whole.status, 502);
+    // non-streamed, a body cut short is an error status, never a 200 that looks whole
+    up.script({ kind: "raw", chunks: ['{"choices": [{"index": 0, "text": "Hel'], end: "reset" });
+    assert.equal((await ask("solo", false)).status, 502);
   });
 
   it("no usage from the upstream: counted by inferd", async () => {
-    up.script(fault.sse(completion(["a few words here"], { usage: false })));
+    up.script(whole(["a few words here"], { usage: false }));
     const j = await (await ask("solo", false)).json();
     assert.equal(j.usage.completion_tokens, 4);
   });
@@ -142,7 +148,7 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
     const refused = await ask("solo", false);
     assert.equal(refused.status, 503);
     assert.equal(up.pending, 0, "three calls of three attempts each");
-    up.script(fault.sse(completion(["back"])));
+    up.script(whole(["back"]));
     now += 2000; // past the cooldown: the next call is the half-open trial
     const trial = await (await ask("solo", false)).json();
     assert.equal(trial.choices[0].text, "back");

@@ -72,6 +72,11 @@ export interface ProviderRequest {
   grammar?: GrammarSpec;
   /** Engine extensions (vLLM's and llama.cpp's names); upstreams that speak them get them passed on. */
   extensions?: { ignoreEos?: boolean; priority?: number; speculative?: boolean };
+  /**
+   * The client reads a stream. A hosted provider may ask its upstream for a whole answer when it
+   * does not (cheaper to parse, and nothing reaches the client before the end anyway).
+   */
+  stream?: boolean;
   /** Aborted when the client goes away or the server shuts down: the provider stops and still yields its usage. */
   signal: AbortSignal;
 }

@@ -69,6 +69,7 @@ export function anthropicRequest(r: CountTokensRequest & Partial<Pick<MessagesRe
     ...(r.max_tokens !== undefined ? { maxTokens: r.max_tokens } : {}),
     ...(r.stop_sequences !== undefined ? { stop: r.stop_sequences } : {}),
     n: 1,
+    stream: r.stream === true,
     ...(tools.length > 0 ? { tools } : {}),
     ...(choice !== undefined ? { toolChoice: choice } : {}),
     signal: scope.signal,

@@ -35,6 +35,7 @@ function common(r: ChatCompletionRequest | CompletionRequest, scope: RequestScop
     logprobs,
     ...(r.response_format != null ? { responseFormat: responseFormat(r.response_format) } : {}),
     extensions: { ignoreEos: r.ignore_eos, priority: r.priority, speculative: r.speculative },
+    stream: r.stream === true,
     signal: scope.signal,
   };
 }

@@ -9,7 +9,7 @@ import { InferdError } from "../../util/errors.js";
 import type { EmbeddingRequest, EmbeddingResult, FinishReason, Provider, ProviderEvent, ProviderRequest, Usage } from "../provider.js";
 import { emptyUsage, estimateTokens } from "../usage.js";
 import type { UpstreamClient } from "../upstream-client.js";
-import { openAiBody, type OpenAiChunk } from "./openai-wire.js";
+import { openAiBody, type OpenAiChunk, type OpenAiCompletion } from "./openai-wire.js";
 
 export interface OpenAiProviderOptions {
   name: string;
@@ -28,6 +28,10 @@ export class OpenAiProvider implements Provider {
   }
 
   async *generate(req: ProviderRequest): AsyncGenerator<ProviderEvent> {
+    if (req.stream === false) {
+      yield* this.whole(req);
+      return;
+    }
     const t0 = performance.now();
     const chat = req.input.kind === "chat";
     const res = await this.client.post(chat ? "/chat/completions" : "/completions", openAiBody(req), { signal: req.signal, stream: true, headers: { "x-request-id": req.id } });
@@ -77,6 +81,33 @@ export class OpenAiProvider implements Provider {
     // aborted (the client left, or shutdown): each open choice ends so, and the usage still counts
     for (let i = 0; i < req.n; i++) yield { type: "finish", choice: i, reason: finished.get(i) ?? (req.signal.aborted ? "abort" : "stop") };
     yield { type: "usage", usage: usage ?? this.estimate(req, output, t0, firstToken) };
+  }
+
+  /** A client that reads no stream: the upstream's whole answer, as the same events. */
+  private async *whole(req: ProviderRequest): AsyncGenerator<ProviderEvent> {
+    const t0 = performance.now();
+    const chat = req.input.kind === "chat";
+    const res = await this.client.post(chat ? "/chat/completions" : "/completions", openAiBody(req, false), { signal: req.signal, headers: { "x-request-id": req.id } });
+    const j = (await res.json()) as OpenAiCompletion & { error?: { message?: string } };
+    if (!Array.isArray(j.choices)) throw new InferdError("upstream", `${this.name} answered without choices${j.error?.message ? `: ${j.error.message}` : ""}`, { status: 502, code: "upstream_bad_response" });
+    const end = performance.now();
+    let output = "";
+    for (const c of j.choices) {
+      const choice = c.index ?? 0;
+      const text = chat ? c.message?.content : c.text;
+      const logprobs = chat ? chatEntries(c.logprobs) : textEntries(c.logprobs);
+      if ((text != null && text.length > 0) || logprobs !== undefined) {
+        output += text ?? "";
+        yield { type: "text", choice, text: text ?? "", ...(logprobs !== undefined ? { logprobs } : {}) };
+      }
+      for (const [index, call] of (c.message?.tool_calls ?? []).entries()) {
+        output += call.function?.arguments ?? "";
+        yield { type: "tool_call", choice, index, ...(call.id !== undefined ? { id: call.id } : {}), name: call.function?.name ?? "", arguments: call.function?.arguments ?? "" };
+      }
+      yield { type: "finish", choice, reason: finishReason(c.finish_reason ?? "stop") };
+    }
+    // the first token came with the whole answer
+    yield { type: "usage", usage: j.usage != null ? this.usage(req, j.usage, t0, end) : this.estimate(req, output, t0, end) };
   }
 
   async embed(req: EmbeddingRequest): Promise<EmbeddingResult> {

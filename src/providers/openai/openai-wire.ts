@@ -4,13 +4,13 @@
  */
 import type { ProviderRequest } from "../provider.js";
 
-/** The body of /chat/completions or /completions for `req`, always streamed with usage. */
-export function openAiBody(req: ProviderRequest): Record<string, unknown> {
+/** The body of /chat/completions or /completions for `req`: streamed with usage, unless `stream` is false. */
+export function openAiBody(req: ProviderRequest, stream = true): Record<string, unknown> {
   const s = req.sampling;
   const body: Record<string, unknown> = {
     model: req.model,
-    stream: true,
-    stream_options: { include_usage: true },
+    stream,
+    ...(stream ? { stream_options: { include_usage: true } } : {}),
     ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
     ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
     ...(s.topP !== undefined ? { top_p: s.topP } : {}),
@@ -56,6 +56,18 @@ function wireFormat(f: NonNullable<ProviderRequest["responseFormat"]>): unknown 
     case "json_schema":
       return { type: "json_schema", json_schema: { name: f.name ?? "response", ...(f.schema !== undefined ? { schema: f.schema } : {}), ...(f.strict !== undefined ? { strict: f.strict } : {}) } };
   }
+}
+
+/** A whole chat or text completion, as loosely as upstreams send it. */
+export interface OpenAiCompletion {
+  choices?: {
+    index?: number;
+    text?: string | null;
+    message?: { content?: string | null; tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[] | null } | null;
+    logprobs?: NonNullable<NonNullable<OpenAiChunk["choices"]>[number]["logprobs"]>;
+    finish_reason?: string | null;
+  }[];
+  usage?: OpenAiChunk["usage"];
 }
 
 /** A streamed chunk of a chat or text completion, as loosely as upstreams send it. */
