@@ -217,6 +217,14 @@ describe("the books: keys, budgets and limits over HTTP", needsShared, () => {
       // the key's rows, refusals included
       const rows = await rowsOf(store, 30);
       assert.equal([...rows.values()].filter((r) => r.outcome === "refused" && r.keyId !== null).length, 20);
+      // a key sees its own usage, and only it
+      const other = keys.create({ name: `other-${Math.random().toString(36).slice(2)}` });
+      const mine = (await (await fetch(`${s.base}/v1/usage?by=key`, { headers: auth })).json()) as Json;
+      assert.equal(mine.data.length, 1);
+      assert.equal(mine.data[0].requests, 30);
+      assert.equal(mine.data[0].cost_usd, 20);
+      const theirs = (await (await fetch(`${s.base}/v1/usage?by=key`, { headers: { authorization: `Bearer ${other.plaintext}` } })).json()) as Json;
+      assert.deepEqual(theirs.data, []);
       // no key, a wrong key: 401, and a row
       const none = await s.post("/v1/chat/completions", { model: "paid", messages: [{ role: "user", content: "hi" }] });
       assert.equal(none.status, 401);

@@ -14,6 +14,8 @@ import { Accountant, type AccountingOptions } from "../gateway/accountant.js";
 import { allowsModel, modelNotAllowed, type ApiKey } from "../keys/api-key.js";
 import type { KeyStore } from "../keys/store.js";
 import { InferdError } from "../util/errors.js";
+import { GROUP_BYS, type GroupBy } from "../ledger/store.js";
+import { usageJson, usageReport } from "../ledger/usage.js";
 import { apiOf, type Api } from "./api.js";
 import { anthropicError, HttpError, openAiError, toApiError, type ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
@@ -118,6 +120,23 @@ export function createApp(opts: AppOptions) {
   app.get("/v1/models", (c) => c.json({ object: "list", data: gateway.models().map((r) => modelObject(r.name)) }));
   // ids may hold "/" and ":" (hf:owner/repo/file.gguf)
   app.get("/v1/models/:id{.+}", (c) => c.json(modelObject(c.req.param("id"))));
+
+  // what was spent: a key sees only its own requests
+  app.get("/v1/usage", async (c) => {
+    const ledger = opts.accounting?.ledger;
+    if (ledger === undefined) throw new HttpError(404, "this server keeps no ledger", "invalid_request_error", null, "no_ledger");
+    const by = c.req.query("by") ?? "model";
+    if (!(GROUP_BYS as readonly string[]).includes(by)) throw new HttpError(400, `invalid by: ${JSON.stringify(by)} (${GROUP_BYS.join(", ")})`, "invalid_request_error", "by");
+    const since = c.req.query("since");
+    const sinceMs = since === undefined ? undefined : Date.parse(since);
+    if (sinceMs !== undefined && Number.isNaN(sinceMs)) throw new HttpError(400, `invalid since: ${JSON.stringify(since)} (an ISO date)`, "invalid_request_error", "since");
+    const key = keyOf(c);
+    // rows journaled in the last few ms are stored first
+    await ledger.flush().catch(() => undefined);
+    const names = key !== undefined ? new Map([[key.id, key.name]]) : new Map(opts.keys?.list({ includeRevoked: true }).map((k) => [k.id, k.name]) ?? []);
+    const rows = await usageReport(ledger.store, by as GroupBy, { ...(sinceMs !== undefined ? { since: sinceMs } : {}), ...(key !== undefined ? { keyId: key.id } : {}) }, names);
+    return c.json({ object: "list", data: rows.map(usageJson) });
+  });
 
   const route = <S extends z.ZodType>(schema: S, handler: (c: Context, api: Api, body: z.infer<S>, scope: RequestScope) => Promise<Response>) =>
     async (c: Context) => {
