@@ -17,7 +17,7 @@ import { FixedEngines } from "../src/providers/local/engines.js";
 import { LocalProvider } from "../src/providers/local/local-provider.js";
 import { OpenAiProvider } from "../src/providers/openai/openai-provider.js";
 import { AnthropicProvider } from "../src/providers/anthropic/anthropic-provider.js";
-import type { ProviderEvent } from "../src/providers/provider.js";
+import type { ProviderEvent, Usage } from "../src/providers/provider.js";
 import { createApp } from "../src/server/app.js";
 import { needsShared, STORIES, storiesReference } from "./shared.js";
 
@@ -41,6 +41,7 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
   let server: Server;
   let base: string;
   let now = 0;
+  let stories: Engine;
 
   before(async () => {
     up = await FaultUpstream.start();
@@ -48,7 +49,7 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
       { name: "lab", baseUrl: `${up.url}/v1`, apiKey: "k", timeouts: { firstByteMs: 300, idleMs: 300 }, retries: { max: 2, baseMs: 10, capMs: 50 }, circuit: { failures: 3, cooldownMs: 1000 } },
       { now: () => Date.now() + now },
     );
-    const stories = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 2, kvTierBytes: 0 });
+    stories = await Engine.load({ model: STORIES!, threads: 1, maxSequences: 2, kvTierBytes: 0 });
     const local = new LocalProvider("local", new FixedEngines(new Map([["small", stories]])));
     const lab = new OpenAiProvider({ name: "lab", client: upstream });
     const gateway = new Gateway([
@@ -130,10 +131,17 @@ describe("an upstream that fails, behind the gateway", needsShared, () => {
     assert.equal((await ask("solo", false)).status, 502);
   });
 
-  it("no usage from the upstream: counted by inferd", async () => {
+  it("no usage from the upstream: counted by inferd, with the model's tokenizer when the config names one", async () => {
     up.script(whole(["a few words here"], { usage: false }));
     const j = await (await ask("solo", false)).json();
-    assert.equal(j.usage.completion_tokens, 4);
+    assert.equal(j.usage.completion_tokens, 4, "by length: about 4 characters a token");
+    const counted = new OpenAiProvider({ name: "lab", client: upstream, tokenizers: { m: async (t) => stories.tokenize(t, { addBos: false }).length } });
+    up.script(whole(["Once upon a time, there was a girl"], { usage: false }));
+    let usage: Usage | undefined;
+    for await (const e of counted.generate({ id: "t", model: "m", input: { kind: "prompt", prompt: "Lily" }, sampling: {}, n: 1, stream: false, signal: new AbortController().signal })) if (e.type === "usage") usage = e.usage;
+    assert.equal(usage?.outputTokens, stories.tokenize("Once upon a time, there was a girl", { addBos: false }).length);
+    assert.equal(usage?.inputTokens, stories.tokenize("Lily", { addBos: false }).length);
+    assert.equal(usage?.estimated, true);
   });
 
   it("the circuit opens after failures (requests fall back without reaching the upstream) and closes after its cooldown", async () => {

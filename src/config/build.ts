@@ -38,7 +38,9 @@ function defined<T extends Record<string, number | undefined>>(o: T): { [K in ke
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: number };
 }
 
-function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefined, contextWindows: Record<string, number>): Provider {
+type Counter = (text: string) => Promise<number>;
+
+function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefined, contextWindows: Record<string, number>, tokenizers: Record<string, Counter>): Provider {
   const client = new Upstream({
     name,
     baseUrl: p.base_url ?? PUBLIC_BASE[p.type],
@@ -52,7 +54,7 @@ function upstreamProvider(name: string, p: UpstreamConfig, key: string | undefin
   });
   switch (p.type) {
     case "openai":
-      return new OpenAiProvider({ name, client, contextWindows });
+      return new OpenAiProvider({ name, client, contextWindows, tokenizers });
     case "anthropic":
       return new AnthropicProvider({ name, client, contextWindows });
   }
@@ -62,8 +64,9 @@ export function buildGateway(loaded: LoadedConfig, opts: { threads?: number } = 
   const { config, keys } = loaded;
   const locals = config.models.filter((m) => m.provider === "local");
   const providers = new Map<string, Provider>();
+  let pool: ModelPool | undefined;
   if (locals.length > 0) {
-    const pool = new ModelPool(
+    pool = new ModelPool(
       locals.map((m) => ({ name: m.name, options: engineOptions(m, opts.threads) })),
       {
         memoryBudgetBytes: config.local?.memory_budget_mb !== undefined ? config.local.memory_budget_mb * 1024 * 1024 : defaultMemoryBudgetBytes(),
@@ -74,7 +77,21 @@ export function buildGateway(loaded: LoadedConfig, opts: { threads?: number } = 
   }
   for (const [name, p] of Object.entries(config.providers ?? {})) {
     const windows = Object.fromEntries(config.models.filter((m) => m.provider === name && m.context !== undefined).map((m) => [m.model, m.context!]));
-    providers.set(name, upstreamProvider(name, p, keys.get(name), windows));
+    const counters: Record<string, Counter> = {};
+    for (const m of config.models) {
+      if (m.provider !== name || m.tokenizer === undefined || pool === undefined) continue;
+      const local = m.tokenizer;
+      const localPool = pool;
+      counters[m.model] = async (text) => {
+        const lease = await localPool.acquire(local);
+        try {
+          return lease.engine.tokenize(text, { addBos: false }).length;
+        } finally {
+          lease.release();
+        }
+      };
+    }
+    providers.set(name, upstreamProvider(name, p, keys.get(name), windows, counters));
   }
   const routes: Route[] = config.models.map((m) => ({
     name: m.name,

@@ -54,6 +54,7 @@ describe("config", () => {
     await fails(GOOD.replace("type: openai", "type: cohere"), env, "providers.lab.type");
     await fails(GOOD + "  - { name: small, provider: local, model: model.gguf }\n", env, "models[3].name", "small");
     await fails("models: [\n", env, "inferd.yaml");
+    await fails(GOOD.replace("fallbacks: [small]", "tokenizer: sonnet"), env, "models[1].tokenizer", "sonnet");
   });
 
   it("public APIs take OPENAI_API_KEY / ANTHROPIC_API_KEY by default; a server of one's own needs none", async () => {

@@ -69,6 +69,9 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   }
   for (const [i, m] of config.models.entries()) {
     for (const f of m.fallbacks ?? []) if (!names.has(f)) throw bad(`models[${i}].fallbacks`, `"${f}" is not a model`);
+    if (m.tokenizer !== undefined && !config.models.some((o) => o.name === m.tokenizer && o.provider === "local")) {
+      throw bad(`models[${i}].tokenizer`, `"${m.tokenizer}" is not a local model`);
+    }
   }
   if (config.server?.api_key_env !== undefined && !env[config.server.api_key_env]) {
     throw bad("server.api_key_env", `the environment variable ${config.server.api_key_env} is not set`);

@@ -38,6 +38,8 @@ const model = z.strictObject({
   threads: positiveInt.optional(),
   max_queue: z.number().int().min(0).optional(),
   prefix_cache: z.boolean().optional(),
+  /** An upstream model: the local model whose tokenizer counts its tokens when the upstream reports no usage. */
+  tokenizer: z.string().min(1).optional(),
   /** USD per 1M tokens by kind (hosted), or `machine_usd_per_hour` (local); overrides the price table. */
   price: priceConfigSchema.optional(),
 });

@@ -16,6 +16,8 @@ export interface OpenAiProviderOptions {
   client: UpstreamClient;
   /** Context windows of the upstream's models, when the config says them. */
   contextWindows?: Record<string, number>;
+  /** Token counters of the upstream's models (their tokenizer, from a local model), for usage the upstream does not report. */
+  tokenizers?: Record<string, (text: string) => Promise<number>>;
 }
 
 export class OpenAiProvider implements Provider {
@@ -80,7 +82,7 @@ export class OpenAiProvider implements Provider {
     if (!done && !req.signal.aborted) throw new InferdError("upstream", `${this.name} ended its stream without [DONE]`, { status: 502, code: "upstream_incomplete" });
     // aborted (the client left, or shutdown): each open choice ends so, and the usage still counts
     for (let i = 0; i < req.n; i++) yield { type: "finish", choice: i, reason: finished.get(i) ?? (req.signal.aborted ? "abort" : "stop") };
-    yield { type: "usage", usage: usage ?? this.estimate(req, output, t0, firstToken) };
+    yield { type: "usage", usage: usage ?? (await this.estimate(req, output, t0, firstToken)) };
   }
 
   /** A client that reads no stream: the upstream's whole answer, as the same events. */
@@ -107,7 +109,7 @@ export class OpenAiProvider implements Provider {
       yield { type: "finish", choice, reason: finishReason(c.finish_reason ?? "stop") };
     }
     // the first token came with the whole answer
-    yield { type: "usage", usage: j.usage != null ? this.usage(req, j.usage, t0, end) : this.estimate(req, output, t0, end) };
+    yield { type: "usage", usage: j.usage != null ? this.usage(req, j.usage, t0, end) : await this.estimate(req, output, t0, end) };
   }
 
   async embed(req: EmbeddingRequest): Promise<EmbeddingResult> {
@@ -149,13 +151,18 @@ export class OpenAiProvider implements Provider {
     };
   }
 
-  /** No usage from the upstream: counted here, and marked so. */
-  private estimate(req: ProviderRequest, output: string, t0: number, firstToken: number | undefined): Usage {
+  /**
+   * No usage from the upstream: counted here, and marked so: with the model's own tokenizer when
+   * the config names one (`tokenizer:` a local model with the same vocabulary), else by length.
+   */
+  private async estimate(req: ProviderRequest, output: string, t0: number, firstToken: number | undefined): Promise<Usage> {
     const input = req.input.kind === "chat" ? req.input.messages.map((m) => m.content).join("\n") : req.input.prompt;
+    const count = this.opts.tokenizers?.[req.model];
+    const tokens = async (text: string) => (count !== undefined ? count(text) : estimateTokens(text));
     return {
       ...emptyUsage(this.name, req.model),
-      inputTokens: typeof input === "string" ? estimateTokens(input) : input.length,
-      outputTokens: estimateTokens(output),
+      inputTokens: typeof input === "string" ? await tokens(input) : input.length,
+      outputTokens: output.length === 0 ? 0 : await tokens(output),
       estimated: true,
       timing: { queuedMs: 0, firstTokenMs: firstToken === undefined ? undefined : firstToken - t0, totalMs: performance.now() - t0 },
     };
