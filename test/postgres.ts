@@ -13,11 +13,11 @@
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { freePort } from "./free-port.js";
 
 export interface PostgresServer {
   /** URL of the server's "postgres" database. */
@@ -64,17 +64,6 @@ function serverUser(): { uid: number; gid: number; name: string } | undefined {
     }
   }
   throw new Error("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A temporary folder the server's user can write: tmpdir() unless that user cannot reach it. */

@@ -11,9 +11,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./free-port.js";
 
 const installed = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).error === undefined;
 
@@ -30,17 +31,6 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const p of running) p.kill("SIGKILL");
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once something answers PING with PONG on the port. */
 async function waitForPong(port: number, child: ChildProcess, deadline: number): Promise<void> {
