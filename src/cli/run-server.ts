@@ -71,7 +71,7 @@ export async function runServer(gateway: Gateway, settings: ServerSettings): Pro
   });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
-      process.stderr.write(`[inferd] serving ${gateway.models().map((r) => r.name).join(", ")} on http://${host}:${info.port}\n`);
+      process.stderr.write(`[inferd] serving ${gateway.names().join(", ")} on http://${host}:${info.port}\n`);
       resolve(s as Server);
     });
   });

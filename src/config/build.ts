@@ -11,7 +11,11 @@ import { defaultMemoryBudgetBytes } from "../providers/local/memory-estimate.js"
 import { DEFAULT_TTL_MS, ModelPool } from "../providers/local/model-pool.js";
 import { OpenAiProvider } from "../providers/openai/openai-provider.js";
 import type { Provider } from "../providers/provider.js";
+import { priceBook } from "../pricing/price-book.js";
+import { priceTable } from "../pricing/table.js";
+import { CHECK_NAMES, loadScorer, namedCheck } from "../routing/route-parts.js";
 import type { LoadedConfig } from "./load.js";
+import { buildRouters, type RouteParts } from "./routes.js";
 import type { ModelConfig, UpstreamConfig } from "./schema.js";
 
 const PUBLIC_BASE: Record<UpstreamConfig["type"], string> = {
@@ -100,5 +104,21 @@ export function buildGateway(loaded: LoadedConfig, opts: { threads?: number } = 
     model: m.provider === "local" ? m.name : m.model,
     fallbacks: m.fallbacks ?? [],
   }));
-  return new Gateway(routes);
+  return new Gateway(routes, undefined, buildRouters(config, routeParts(config)));
+}
+
+/** Named checks, trained routers, and each model's context and per-token price (for cheapest-that-fits). */
+function routeParts(config: LoadedConfig["config"]): RouteParts {
+  const book = priceBook(config.models, priceTable());
+  return {
+    check: namedCheck,
+    checkNames: CHECK_NAMES,
+    scorer: loadScorer,
+    candidate(name) {
+      const m = config.models.find((x) => x.name === name)!;
+      const price = book.entries.find((e) => e.entry.name === name)?.price;
+      // a local model is priced by its compute time, which has no per-token figure before it runs
+      return { name, contextWindow: m.context, price: price?.kind === "tokens" ? { input: price.rates.input, output: price.rates.output } : undefined };
+    },
+  };
 }

@@ -8,6 +8,8 @@ import { isAbsolute, resolve, dirname, basename } from "node:path";
 import { parse, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { InferdError } from "../util/errors.js";
+import { CHECK_NAMES } from "../routing/route-parts.js";
+import { checkRoutes } from "./routes.js";
 import { configSchema, type Config } from "./schema.js";
 
 /** A config as read: the file's content checked, paths resolved against the file's folder. */
@@ -73,6 +75,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
       throw bad(`models[${i}].tokenizer`, `"${m.tokenizer}" is not a local model`);
     }
   }
+  checkRoutes(config, path, { checkNames: CHECK_NAMES }, bad);
   if (config.server?.api_key_env !== undefined && !env[config.server.api_key_env]) {
     throw bad("server.api_key_env", `the environment variable ${config.server.api_key_env} is not set`);
   }

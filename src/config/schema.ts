@@ -45,6 +45,45 @@ const model = z.strictObject({
 });
 export type ModelConfig = z.infer<typeof model>;
 
+const ruleCondition = z.strictObject({
+  min_prompt_tokens: z.number().int().min(0).optional(),
+  max_prompt_tokens: z.number().int().min(0).optional(),
+  tools: z.boolean().optional(),
+  json_schema: z.boolean().optional(),
+  tag: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  key: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+});
+
+const probability = z.number().min(0).max(1);
+
+/**
+ * A routed name: clients ask for it like a model; its policy picks one of its candidates (model
+ * names above, cheapest first) per request. See src/routing/.
+ */
+const route = z.strictObject({
+  name: z.string().min(1),
+  policy: z.enum(["rules", "cheapest", "learned", "cascade"]),
+  candidates: z.array(z.string().min(1)).min(1),
+  /** rules: the first whose conditions all hold picks `model`; none: `default` (the last candidate when absent). */
+  rules: z.array(z.strictObject({ when: ruleCondition, model: z.string().min(1) })).optional(),
+  default: z.string().min(1).optional(),
+  /** learned: a router trained by `inferd route train`; at or above `threshold` the large (last) candidate answers. */
+  learned: z.strictObject({ file: z.string().min(1), threshold: probability.optional() }).optional(),
+  /** cascade: the small (first) candidate's answer is accepted when its checks pass and its confidence reaches `threshold`. */
+  cascade: z
+    .strictObject({
+      /** The quantile of token probabilities taken as the confidence (0: the least likely token). */
+      quantile: probability.optional(),
+      threshold: probability.optional(),
+      /** A named answer check (`inferd route eval` uses the same ones). */
+      check: z.string().min(1).optional(),
+      /** The answer must match this regular expression (JavaScript syntax). */
+      regex: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+export type RouteConfig = z.infer<typeof route>;
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -73,5 +112,6 @@ export const configSchema = z.strictObject({
   redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//) }).optional(),
   providers: z.record(z.string().regex(/^[a-z0-9_-]+$/i), upstream).optional(),
   models: z.array(model).min(1),
+  routes: z.array(route).optional(),
 });
 export type Config = z.infer<typeof configSchema>;

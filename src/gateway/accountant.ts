@@ -12,6 +12,7 @@ import type { PriceBook } from "../pricing/price-book.js";
 import type { EmbeddingRequest, EmbeddingResult, FinishReason, ProviderEvent, ProviderRequest, Usage } from "../providers/provider.js";
 import { emptyUsage, estimateTokens } from "../providers/usage.js";
 import { errorStatus } from "../util/error-status.js";
+import { describeDecision, type RouteDecision } from "../routing/policy.js";
 import type { Gateway, Opened, Route } from "./gateway.js";
 
 /** What the gateway knows of a request besides its body. */
@@ -53,6 +54,15 @@ export interface Accounted extends Opened {
   end(): Promise<void>;
 }
 
+/**
+ * The row's `route`: a routed name's decision (with a fallback that took over from its pick),
+ * or a plain model's fallback; null when the model asked for answered.
+ */
+function routeText(asked: string, route: Route | undefined, decision: RouteDecision | undefined): string | null {
+  if (decision !== undefined) return describeDecision(decision) + (route !== undefined && route.name !== decision.model ? `; fallback=${route.name}` : "");
+  return route !== undefined && route.name !== asked ? `fallback:${route.name}` : null;
+}
+
 /** Tokens a request may use at most, for its reservation: its prompt by characters, plus its max_tokens. */
 function worstCase(req: Omit<ProviderRequest, "model">, contextWindow: number | undefined): { prompt: number; output: number } {
   const text = req.input.kind === "chat" ? req.input.messages.map((m) => m.content).join("\n") : req.input.prompt;
@@ -73,6 +83,28 @@ export class Accountant {
     return { usd: c.usd, savedUsd: c.savedUsd };
   }
 
+  /**
+   * Admits a request reserved at its worst case: on a model, its own; on a route, its dearest
+   * candidate's, or for a cascade every candidate's together (it may pay the small and the
+   * large model both).
+   */
+  private async admitWorst(info: RequestInfo, model: string, req: Omit<ProviderRequest, "model">): Promise<Admission | undefined> {
+    const routes = this.gateway.candidates(model);
+    if (info.key === undefined || this.o.limits === undefined) return undefined;
+    let tokens = 0;
+    let usd: number | null = 0;
+    const cascade = this.gateway.policyOf(model) === "cascade";
+    for (const route of routes) {
+      const w = worstCase(req, route.provider.contextWindow?.(route.model));
+      const t = w.prompt + w.output;
+      const estimate = { ...emptyUsage(route.provider.name, route.model), inputTokens: w.prompt, outputTokens: w.output };
+      const c = this.priced(estimate)?.usd ?? 0;
+      tokens = cascade ? tokens + t : Math.max(tokens, t);
+      usd = cascade ? usd + c : Math.max(usd, c);
+    }
+    return this.o.limits.admit(info.key, { tokens, costUsd: usd });
+  }
+
   /** Admits a request against its key's limits (throws their 429s), reserved at its worst case on `route`. */
   private async admit(info: RequestInfo, route: Route, w: { prompt: number; output: number }): Promise<Admission | undefined> {
     if (info.key === undefined || this.o.limits === undefined) return undefined;
@@ -84,9 +116,8 @@ export class Accountant {
     let admission: Admission | undefined;
     let opened: Opened;
     try {
-      const route = this.gateway.route(model);
-      admission = await this.admit(info, route, worstCase(req, route.provider.contextWindow?.(route.model)));
-      opened = await this.gateway.open(model, req);
+      admission = await this.admitWorst(info, model, req);
+      opened = await this.gateway.open(model, req, { keyName: info.key?.name, tag: info.tag });
     } catch (e) {
       await this.settle(admission, undefined);
       await this.record(info, model, { error: e, committed: false });
@@ -101,7 +132,7 @@ export class Accountant {
       (ended ??= (async () => {
         done = true;
         await this.settle(admission, usage === undefined ? undefined : { tokens: usage.inputTokens + usage.outputTokens, costUsd: cost?.usd ?? null });
-        await this.record(info, model, { route: opened.route, usage, cost, finish, error, committed: true });
+        await this.record(info, model, { route: opened.route, decision: opened.decision, usage, cost, finish, error, committed: true });
       })());
     const see = async (e: ProviderEvent) => {
       if (e.type === "finish" && e.choice === 0) finish = e.reason;
@@ -149,7 +180,7 @@ export class Accountant {
   async embed(info: RequestInfo, model: string, req: Omit<EmbeddingRequest, "model">): Promise<{ route: Route; result: EmbeddingResult; cost: Priced | undefined }> {
     let admission: Admission | undefined;
     try {
-      const route = this.gateway.route(model);
+      const route = this.gateway.candidates(model)[0]!;
       const prompt = req.inputs.reduce((s, i) => s + (typeof i === "string" ? estimateTokens(i) : i.length), 0);
       admission = await this.admit(info, route, { prompt, output: 0 });
       const out = await this.gateway.embed(model, req);
@@ -183,7 +214,7 @@ export class Accountant {
   private async record(
     info: RequestInfo,
     model: string,
-    r: { route?: Route; usage?: Usage | undefined; cost?: Priced | undefined; finish?: FinishReason | undefined; error?: unknown; committed: boolean },
+    r: { route?: Route; decision?: RouteDecision | undefined; usage?: Usage | undefined; cost?: Priced | undefined; finish?: FinishReason | undefined; error?: unknown; committed: boolean },
   ): Promise<void> {
     const ledger = this.o.ledger;
     if (ledger === undefined) return;
@@ -216,7 +247,7 @@ export class Accountant {
       finishReason: r.finish ?? null,
       status,
       errorCode: failed?.code ?? null,
-      route: r.route !== undefined && r.route.name !== model ? `fallback:${r.route.name}` : null,
+      route: routeText(model, r.route, r.decision),
       outcome,
     };
     try {

@@ -7,6 +7,8 @@
  */
 import { InferdError, isInferdError } from "../util/errors.js";
 import type { EmbeddingRequest, EmbeddingResult, LocalLoad, Provider, ProviderEvent, ProviderRequest } from "../providers/provider.js";
+import { runCascade, type CascadeSpec } from "../routing/cascade.js";
+import type { OneShotPolicy, PolicyKind, RouteDecision, RoutedRequest } from "../routing/policy.js";
 
 export interface Route {
   /** The name clients ask for. */
@@ -18,23 +20,41 @@ export interface Route {
   fallbacks: readonly string[];
 }
 
+/**
+ * A routed name: clients ask for it (`model: "auto"`), a policy picks one of its candidates
+ * (model names of this gateway) per request. See src/routing/.
+ */
+export interface Router {
+  name: string;
+  /** The candidates, cheapest (small) first. */
+  candidates: readonly string[];
+  policy: OneShotPolicy | { kind: "cascade"; spec: CascadeSpec };
+}
+
 /** A response begun: the first event is in hand, the rest to come. */
 export interface Opened {
   /** The route that answered (a fallback's, when the asked one failed). */
   route: Route;
   first: ProviderEvent;
   rest: AsyncIterator<ProviderEvent>;
+  /** Where a routed name sent the request, and why (undefined for a plain model). */
+  decision?: RouteDecision;
 }
+
+/** Who sent a request, as routing policies may read it. */
+export type Sender = Omit<RoutedRequest, "req">;
 
 /** Where the gateway reports what a client never sees: a route that failed and was replaced by a fallback. */
 export type GatewayLog = (message: string) => void;
 
 export class Gateway {
   private readonly routes = new Map<string, Route>();
+  private readonly routers = new Map<string, Router>();
 
   constructor(
     routes: readonly Route[],
     private readonly log: GatewayLog = (m) => process.stderr.write(`[inferd] ${m}\n`),
+    routers: readonly Router[] = [],
   ) {
     for (const r of routes) {
       if (this.routes.has(r.name)) throw new InferdError("invalid_argument", `two models are named "${r.name}"`);
@@ -45,19 +65,68 @@ export class Gateway {
         if (!this.routes.has(f)) throw new InferdError("invalid_argument", `model "${r.name}" falls back to "${f}", which is not a model`);
       }
     }
+    for (const r of routers) {
+      if (this.routes.has(r.name) || this.routers.has(r.name)) throw new InferdError("invalid_argument", `the route "${r.name}" has the name of another model or route`);
+      for (const c of r.candidates) {
+        if (!this.routes.has(c)) throw new InferdError("invalid_argument", `route "${r.name}" has the candidate "${c}", which is not a model`);
+      }
+      this.routers.set(r.name, r);
+    }
   }
 
-  /** The models clients may name, in configuration order (the first is the default). */
+  /** The models clients may name, in configuration order (the first is the default); routed names are `routed()`. */
   models(): Route[] {
     return [...this.routes.values()];
+  }
+
+  /** Every name clients may ask for: the models, then the routes. */
+  names(): string[] {
+    return [...this.routes.keys(), ...this.routers.keys()];
+  }
+
+  /** Throws the 404 of a name that is neither a model nor a route. */
+  check(name: string): void {
+    if (!this.routers.has(name)) this.route(name);
   }
 
   route(name: string): Route {
     const r = this.routes.get(name);
     if (r === undefined) {
-      throw new InferdError("model_not_found", `the model "${name}" does not exist; served: ${[...this.routes.keys()].join(", ")}`, { param: "model" });
+      throw new InferdError("model_not_found", `the model "${name}" does not exist; served: ${this.names().join(", ")}`, { param: "model" });
     }
     return r;
+  }
+
+  /** The models a name may end up on: itself, or a route's candidates (for a worst-case reservation). */
+  candidates(name: string): Route[] {
+    const router = this.routers.get(name);
+    return router === undefined ? [this.route(name)] : router.candidates.map((c) => this.route(c));
+  }
+
+  /** A route's policy; undefined for a plain model. */
+  policyOf(name: string): PolicyKind | undefined {
+    return this.routers.get(name)?.policy.kind;
+  }
+
+  /** Who owns a name in /v1/models: a model's provider, or "inferd" for a route. */
+  ownerOf(name: string): string {
+    return this.routers.has(name) ? "inferd" : this.route(name).provider.name;
+  }
+
+  /**
+   * Starts a request on a model or a route: a route's policy picks the candidate (a cascade
+   * runs its small one first and may escalate), then that model's fallbacks apply as usual.
+   */
+  async open(name: string, req: Omit<ProviderRequest, "model">, sender: Sender = {}): Promise<Opened> {
+    const router = this.routers.get(name);
+    if (router === undefined) return this.openModel(name, req);
+    const policy = router.policy;
+    if (policy.kind === "cascade") {
+      const { opened, decision } = await runCascade(policy.spec, req, (m, r) => this.openModel(m, r));
+      return { ...opened, decision };
+    }
+    const decision = policy.choose({ req, ...sender });
+    return { ...(await this.openModel(decision.model, req)), decision };
   }
 
   /**
@@ -65,7 +134,7 @@ export class Gateway {
    * first event with an error another model might not have (overloaded, unavailable, an
    * upstream's 429, 5xx or timeout). Throws the last error when none answers.
    */
-  async open(name: string, req: Omit<ProviderRequest, "model">): Promise<Opened> {
+  private async openModel(name: string, req: Omit<ProviderRequest, "model">): Promise<Opened> {
     const tried: string[] = [];
     let last: unknown;
     const chain = [...this.chain(name)];
@@ -87,7 +156,8 @@ export class Gateway {
 
   async embed(name: string, req: Omit<EmbeddingRequest, "model">): Promise<{ route: Route; result: EmbeddingResult }> {
     let last: unknown;
-    for (const route of this.chain(name)) {
+    // a route embeds with its first candidate
+    for (const route of this.chain(this.candidates(name)[0]!.name)) {
       if (route.provider.embed === undefined) {
         last = new InferdError("invalid_argument", `model "${route.name}" (${route.provider.name}) does not embed`, { param: "model" });
         continue;
@@ -104,14 +174,21 @@ export class Gateway {
   }
 
   async countTokens(name: string, req: Omit<ProviderRequest, "model">): Promise<number> {
-    const route = this.route(name);
+    // a route counts as its first (small) candidate does
+    const route = this.candidates(name)[0]!;
     if (route.provider.countTokens === undefined) throw new InferdError("invalid_argument", `model "${name}" (${route.provider.name}) cannot count tokens`, { param: "model" });
     return route.provider.countTokens({ ...req, model: route.model });
   }
 
+  /** A model's context window; a route's is its largest candidate's (unknown if any is unknown). */
   contextWindow(name: string): number | undefined {
-    const r = this.route(name);
-    return r.provider.contextWindow?.(r.model);
+    let most = 0;
+    for (const r of this.candidates(name)) {
+      const w = r.provider.contextWindow?.(r.model);
+      if (w === undefined) return undefined;
+      most = Math.max(most, w);
+    }
+    return most;
   }
 
   /** Load of each route served by a model on this machine now (metrics' gauges). */

@@ -71,9 +71,12 @@ export interface LedgerRow {
   outcome: Outcome;
 }
 
-/** The six token counts of a Usage, under the row's field names. */
+/**
+ * The six token counts of a Usage, under the row's field names: every token the request paid
+ * for, its prior calls' (a cascade's rejected small answer) included.
+ */
 export function usageTokens(u: Usage): Pick<LedgerRow, "inputTokens" | "cachedInputTokens" | "cacheWriteTokens" | "cacheWrite1hTokens" | "outputTokens" | "reasoningTokens"> {
-  return {
+  const t = {
     inputTokens: u.inputTokens,
     cachedInputTokens: u.cachedInputTokens,
     cacheWriteTokens: u.cacheWriteTokens,
@@ -81,6 +84,11 @@ export function usageTokens(u: Usage): Pick<LedgerRow, "inputTokens" | "cachedIn
     outputTokens: u.outputTokens,
     reasoningTokens: u.reasoningTokens,
   };
+  for (const p of u.prior ?? []) {
+    const q = usageTokens(p);
+    for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += q[k];
+  }
+  return t;
 }
 
 const FINISH: readonly FinishReason[] = ["stop", "length", "tool_calls", "content_filter", "abort"];

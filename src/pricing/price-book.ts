@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { Usage } from "../providers/provider.js";
 import { InferdError } from "../util/errors.js";
 import { DEFAULT_MACHINE_USD_PER_HOUR, priceConfigSchema, resolveModelPrice, type Price, type PriceConfig } from "./price-config.js";
+import { parseUsd, usd, usdString } from "./money.js";
 import { priceUsage, type Cost } from "./price-usage.js";
 import type { PriceTable } from "./table.js";
 
@@ -26,7 +27,7 @@ export interface BookEntry {
 export interface PriceBook {
   /** The price of the model that answered, by the record's provider and model. */
   priceOf(provider: string, model: string): Price | undefined;
-  /** A request's cost at the answering model's price. */
+  /** A request's cost at the answering model's price, plus its prior calls' at theirs (a cascade's). */
   cost(usage: Usage): Cost;
   /** Each entry's name with its price (undefined: unpriced), in config order. */
   entries: { entry: BookEntry; price: Price | undefined }[];
@@ -59,7 +60,24 @@ export function priceBook(models: readonly BookEntry[], table: PriceTable, defau
     entries.push({ entry, price });
   }
   const priceOf = (provider: string, model: string) => byKey.get(key(provider, model))?.price;
-  return { priceOf, cost: (u) => priceUsage(u, priceOf(u.provider, u.model)), entries, notes };
+  const cost = (u: Usage): Cost => {
+    const own = priceUsage(u, priceOf(u.provider, u.model));
+    return u.prior === undefined || u.prior.length === 0 ? own : withPrior(own, u.prior.map(cost));
+  };
+  return { priceOf, cost, entries, notes };
+}
+
+/**
+ * A request's cost with its prior calls' added: unknown (null) when any call is unpriced, as a
+ * sum with an unknown term is unknown; the parts stay the answering call's.
+ */
+function withPrior(own: Cost, prior: Cost[]): Cost {
+  const all = [own, ...prior];
+  const warnings = [...own.warnings, ...prior.flatMap((p) => p.warnings.map((w) => `prior call: ${w}`))];
+  if (all.some((c) => c.usdExact === null)) return { ...own, usd: null, usdExact: null, savedUsd: null, savedUsdExact: null, warnings: [...warnings, "a prior call is unpriced"] };
+  const total = all.reduce((s, c) => s + parseUsd(c.usdExact!), 0n);
+  const saved = all.reduce((s, c) => s + (c.savedUsdExact === null ? 0n : parseUsd(c.savedUsdExact)), 0n);
+  return { ...own, usd: usd(total), usdExact: usdString(total), savedUsd: usd(saved), savedUsdExact: usdString(saved), warnings };
 }
 
 /** The part of a config file pricing reads: each model's name, provider, model and price. */

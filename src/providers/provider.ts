@@ -145,6 +145,12 @@ export interface Usage {
   /** Who really answered: the provider's name in the config and the model it ran. */
   provider: string;
   model: string;
+  /**
+   * Calls this request also paid for whose answers the client never saw (a cascade's small
+   * answer, rejected and escalated): priced and counted in the ledger with this one. The
+   * fields above are the answering call's alone.
+   */
+  prior?: Usage[];
 }
 
 /** Embedding vectors of inputs, with the usage (input tokens only). */

@@ -10,7 +10,8 @@ import type { FinishReason, ToolCall, Usage } from "../providers/provider.js";
 import { anthropicRequest } from "./anthropic-request.js";
 import type { Api } from "./api.js";
 import { anthropicError, toApiError } from "./errors.js";
-import { addToolCall, eventsOf } from "./events.js";
+import { addToolCall } from "../providers/tool-calls.js";
+import { eventsOf } from "./events.js";
 import { costHeaders } from "./openai-respond.js";
 import type { RequestScope } from "./request-scope.js";
 import type { CountTokensRequest, MessagesRequest } from "./schemas.js";
@@ -49,7 +50,7 @@ function toolUse(call: ToolCall) {
 
 export async function messages(c: Context, api: Api, r: MessagesRequest, scope: RequestScope): Promise<Response> {
   const opened = await api.open(r.model, anthropicRequest(r, scope), scope);
-  costHeaders(c, opened.route.name, undefined, undefined, opened.warning);
+  costHeaders(c, opened.route.name, undefined, undefined, opened.warning, opened.decision);
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
   const model = opened.route.name;
 
@@ -79,7 +80,7 @@ export async function messages(c: Context, api: Api, r: MessagesRequest, scope: 
       }
     }
     if (scope.wasCut()) throw scope.signal.reason;
-    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning);
+    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning, opened.decision);
     return c.json({
       id,
       type: "message",

@@ -115,9 +115,9 @@ export function createApp(opts: AppOptions) {
 
   const modelObject = (name: string) => {
     const ctx = gateway.contextWindow(name);
-    return { id: name, object: "model", created: 0, owned_by: gateway.route(name).provider.name, ...(ctx !== undefined ? { max_model_len: ctx } : {}) };
+    return { id: name, object: "model", created: 0, owned_by: gateway.ownerOf(name), ...(ctx !== undefined ? { max_model_len: ctx } : {}) };
   };
-  app.get("/v1/models", (c) => c.json({ object: "list", data: gateway.models().map((r) => modelObject(r.name)) }));
+  app.get("/v1/models", (c) => c.json({ object: "list", data: gateway.names().map(modelObject) }));
   // ids may hold "/" and ":" (hf:owner/repo/file.gguf)
   app.get("/v1/models/:id{.+}", (c) => c.json(modelObject(c.req.param("id"))));
 
@@ -160,7 +160,7 @@ export function createApp(opts: AppOptions) {
       let key: ApiKey | undefined;
       try {
         key = keyOf(c);
-        gateway.route(body.model); // an unknown model is a 404 before any work
+        gateway.check(body.model); // an unknown model is a 404 before any work
         if (key !== undefined && !allowsModel(key, body.model)) throw modelNotAllowed(key, body.model);
       } catch (e) {
         const id = randomUUID();

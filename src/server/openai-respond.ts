@@ -11,9 +11,11 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Accounted, Priced } from "../gateway/accountant.js";
 import { BUDGET_WARNING_HEADER } from "../keys/limits.js";
+import { describeDecision, ROUTE_HEADER, type RouteDecision } from "../routing/policy.js";
 import type { LogprobEntry, ProviderEvent, ToolCall, Usage } from "../providers/provider.js";
 import { openAiError, toApiError } from "./errors.js";
-import { addToolCall, eventsOf } from "./events.js";
+import { addToolCall } from "../providers/tool-calls.js";
+import { eventsOf } from "./events.js";
 import { chatLogprobs, openAiUsage, textLogprobs } from "./openai-format.js";
 import type { RequestScope } from "./request-scope.js";
 
@@ -57,11 +59,13 @@ class ChoiceOutput {
 }
 
 /**
- * inferd's response headers: the model that answered (a fallback's, if it came to that), a soft
+ * inferd's response headers: the model that answered (a fallback's, if it came to that), where
+ * a routed name sent the request and why (`x-inferd-route`), a soft
  * budget's warning and, once known (whole answers), the cost and the cached prompt tokens.
  */
-export function costHeaders(c: Context, model: string, cost: Priced | undefined, cachedTokens: number | undefined, warning?: string): void {
+export function costHeaders(c: Context, model: string, cost: Priced | undefined, cachedTokens: number | undefined, warning?: string, decision?: RouteDecision): void {
   c.header("x-inferd-model", model);
+  if (decision !== undefined) c.header(ROUTE_HEADER, describeDecision(decision));
   if (warning !== undefined) c.header(BUDGET_WARNING_HEADER, warning);
   if (cost !== undefined) c.header("x-inferd-cost", cost.usd === null ? "unknown" : String(cost.usd));
   if (cachedTokens !== undefined) c.header("x-inferd-cached-tokens", String(cachedTokens));
@@ -82,7 +86,7 @@ export async function respond(c: Context, opened: Accounted, job: Completion, sc
     }
     // cut by shutdown: the answer is incomplete, and saying so beats a truncated 200
     if (scope.wasCut()) throw scope.signal.reason;
-    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning);
+    costHeaders(c, model, opened.cost(), usage?.cachedInputTokens, opened.warning, opened.decision);
     const choices = outs.map((o, index) =>
       kind === "chat"
         ? {
@@ -109,7 +113,7 @@ export async function respond(c: Context, opened: Accounted, job: Completion, sc
     });
   }
 
-  costHeaders(c, model, undefined, undefined, opened.warning);
+  costHeaders(c, model, undefined, undefined, opened.warning, opened.decision);
   const release = scope.hold();
   return streamSSE(c, async (stream) => {
     const base = { id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created, model, system_fingerprint: null };
