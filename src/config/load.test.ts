@@ -73,4 +73,18 @@ describe("config", () => {
       assert.doesNotMatch(String(e), /sk-lab-secret|sk-ant-secret/);
     }
   });
+  it("routes: each problem names its field", async () => {
+    const routed = (r: string) => `${GOOD}routes:\n  - ${r}\n`;
+    await fails(routed("{ name: small, policy: cheapest, candidates: [small] }"), env, "routes[0].name", "already the name");
+    await fails(routed("{ name: auto, policy: cheapest, candidates: [small, nope] }"), env, "routes[0].candidates[1]", '"nope" is not a model');
+    await fails(routed("{ name: auto, policy: cascade, candidates: [small] }"), env, "routes[0].candidates", "two candidates");
+    await fails(routed("{ name: auto, policy: rules, candidates: [small, big] }"), env, "routes[0].rules", "at least one rule");
+    await fails(routed("{ name: auto, policy: rules, candidates: [small, big], rules: [{ when: { tools: true }, model: sonnet }] }"), env, "routes[0].rules[0].model", "not a candidate");
+    await fails(routed("{ name: auto, policy: cascade, candidates: [small, big], cascade: { regex: \"(\" } }"), env, "routes[0].cascade.regex");
+    await fails(routed("{ name: auto, policy: cascade, candidates: [small, big], rules: [] }"), env, "routes[0].rules", "only a rules route");
+    await fails(routed("{ name: auto, policy: learned, candidates: [small, big], learned: { file: no-such.json } }"), env, "routes[0].learned.file", "not found");
+    await fails(routed("{ name: auto, policy: cascade, candidates: [small, big], cascade: { threshold: 2 } }"), env, "routes[0].cascade.threshold");
+    const ok = await loadConfig(await write(routed("{ name: auto, policy: cascade, candidates: [small, big], cascade: { threshold: 0.4 } }")), env);
+    assert.equal(ok.config.routes?.[0]?.cascade?.threshold, 0.4);
+  });
 });
