@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench -- <decode|batch|serve|prefix|spec|gateway> [--threads N] [--models a,b] [--repeats R]`.
+ * Benchmarks: `npm run bench -- <decode|batch|serve|prefix|spec|gateway|cascade> [--threads N] [--models a,b] [--repeats R]`.
  * Run on an idle machine, one at a time: llama.cpp's spinning threads make any other busy
  * process distort the figures.
  */
@@ -10,6 +10,7 @@ import { decodeBench } from "./decode.js";
 import { serveBench } from "./serve.js";
 import { prefixBench, type Mode, type PrefixPart } from "./prefix.js";
 import { SPEC_PARTS, specBench, type SpecPart } from "./spec.js";
+import { cascadeBench } from "./cascade.js";
 import { GATEWAY_MODES, GATEWAY_SYSTEMS, gatewayBench, type GatewayMode, type GatewaySystem } from "./gateway.js";
 
 const { positionals, values } = parseArgs({
@@ -51,6 +52,15 @@ const threads = values.threads ? Number(values.threads) : availableCpus();
 const models = (values.models ?? "synthetic:smollm2-135m-q8_0,synthetic:qwen2.5-0.5b-q4_0").split(",");
 
 switch (which) {
+  case "cascade":
+    await cascadeBench({
+      small: (values.models ?? "synthetic:smollm2-135m-q8_0,synthetic:qwen2.5-0.5b-q4_0").split(",")[0]!,
+      large: (values.models ?? "synthetic:smollm2-135m-q8_0,synthetic:qwen2.5-0.5b-q4_0").split(",")[1] ?? "synthetic:qwen2.5-0.5b-q4_0",
+      outputTokens: Number(values.output ?? 64),
+      repeats: Number(values.repeats ?? 10),
+      threads,
+    });
+    break;
   case "decode":
     await decodeBench({
       models,
@@ -139,6 +149,6 @@ switch (which) {
     break;
   }
   default:
-    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec, gateway)`);
+    console.error(`unknown benchmark "${which}" (decode, batch, serve, prefix, spec, gateway, cascade)`);
     process.exitCode = 1;
 }
