@@ -99,7 +99,7 @@ describe("routes over two local models", needsShared, () => {
     assert.equal(routed.body.choices[0].text, direct.body.choices[0].text);
     assert.equal(routed.res.headers.get("x-inferd-model"), "small");
     const route = routed.res.headers.get("x-inferd-route")!;
-    assert.match(route, /^policy=cascade; model=small; outcome=accepted; confidence=0\.\d+; reason=checks passed, q0\.1 p/);
+    assert.match(route, /^policy=cascade; model=small; outcome=accepted; over=big; confidence=0\.\d+; reason=checks passed, q0\.1 p/);
     // the client asked for no logprobs: the cascade's own are not shown
     assert.equal(routed.body.choices[0].logprobs, null);
     const row = await rowOf(routed.res);

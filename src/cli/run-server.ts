@@ -19,6 +19,10 @@ export interface ServerSettings {
   host: string;
   port: number;
   apiKey?: string | undefined;
+  /** The key /dashboard asks for (default: apiKey). */
+  adminKey?: string | undefined;
+  /** Serve /dashboard. */
+  dashboard: boolean;
   cors?: string;
   maxBodyBytes?: number | undefined;
   /** Seconds running responses get to finish after SIGTERM. */
@@ -65,6 +69,8 @@ export async function runServer(gateway: Gateway, settings: ServerSettings): Pro
     accounting: { book: books.book, ledger: books.ledger, limits: books.limits },
     ...(books.keys !== undefined ? { keys: books.keys } : {}),
     ...(settings.apiKey !== undefined ? { apiKey: settings.apiKey } : {}),
+    ...(settings.adminKey !== undefined ? { adminKey: settings.adminKey } : {}),
+    dashboard: settings.dashboard,
     ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
     ...(settings.cors !== undefined ? { corsOrigin: settings.cors } : {}),
     lifecycle,
@@ -72,6 +78,7 @@ export async function runServer(gateway: Gateway, settings: ServerSettings): Pro
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
       process.stderr.write(`[inferd] serving ${gateway.names().join(", ")} on http://${host}:${info.port}\n`);
+      if (settings.dashboard) process.stderr.write(`[inferd] dashboard: http://${host}:${info.port}/dashboard\n`);
       resolve(s as Server);
     });
   });

@@ -29,6 +29,9 @@ Options:
       --max-queue N      requests that may wait for a free sequence; beyond them a 429 (default 256)
       --api-key K        require this key (Authorization: Bearer K, or x-api-key)
       --keys             require virtual keys (inferd keys create), each held to its budget and rate limits
+      --admin-key K      the key /dashboard asks for (default $INFERD_ADMIN_KEY, else --api-key's;
+                         with --keys the dashboard needs one)
+      --no-dashboard     serve no /dashboard
       --redis URL        keep the keys' budgets and rate limits in Redis, shared by several replicas
       --ledger PATH|URL  the request ledger: a SQLite file or postgres://... (default $INFERD_HOME/ledger.sqlite)
       --no-ledger        keep no ledger
@@ -53,7 +56,7 @@ export function modelId(spec: string | undefined): string {
 
 export async function serveCommand(argv: string[]): Promise<number> {
   let parsed;
-  const valued = new Set(["--model", "-m", "--config", "--ledger", "--redis", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
+  const valued = new Set(["--model", "-m", "--config", "--ledger", "--redis", "--host", "--port", "-p", "--threads", "--context", "-c", "--max-sequences", "--max-queue", "--batch-size", "--step-tokens", "--api-key", "--admin-key", "--cors", "--max-body", "--shutdown-timeout", "--kv-tier-size", "--kv-tier-dir", "--spec", "--draft-model", "--spec-k"]);
   try {
     parsed = parseArgs({
       args: joinNegativeValues(argv, valued),
@@ -62,6 +65,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         config: { type: "string" },
         ledger: { type: "string" },
         "no-ledger": { type: "boolean" },
+        "admin-key": { type: "string" },
+        "no-dashboard": { type: "boolean" },
         keys: { type: "boolean" },
         redis: { type: "string" },
         host: { type: "string" },
@@ -111,6 +116,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     host: v.host ?? "127.0.0.1",
     port: port ?? 8080,
     apiKey: v["api-key"],
+    adminKey: v["admin-key"] ?? (process.env.INFERD_ADMIN_KEY?.trim() || undefined),
+    dashboard: v["no-dashboard"] !== true,
     ...(v.cors !== undefined ? { cors: v.cors } : {}),
     ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
     shutdownSeconds: shutdownSeconds ?? 10,

@@ -119,6 +119,7 @@ export async function runCascade(spec: CascadeSpec, req: Omit<ProviderRequest, "
     model,
     outcome,
     reason,
+    ...(outcome === "accepted" ? { over: spec.large } : {}),
     ...(confidence !== undefined ? { confidence } : {}),
   });
   let small: Collected;

@@ -32,6 +32,8 @@ export interface RouteDecision {
   confidence?: number;
   /** A cascade: "accepted" (the small model's answer) or "escalated" (the large model's). */
   outcome?: "accepted" | "escalated";
+  /** An accepted cascade: the large model it avoided (what its savings are counted against). */
+  over?: string;
 }
 
 /** A policy that picks before anything runs. */
@@ -44,6 +46,7 @@ export interface OneShotPolicy {
 export function describeDecision(d: RouteDecision): string {
   const parts = [`policy=${d.policy}`, `model=${d.model}`];
   if (d.outcome !== undefined) parts.push(`outcome=${d.outcome}`);
+  if (d.over !== undefined) parts.push(`over=${d.over}`);
   if (d.confidence !== undefined) parts.push(`confidence=${round(d.confidence)}`);
   parts.push(`reason=${d.reason}`);
   return parts.join("; ").replace(/[^\x20-\x7e]/g, "?");

@@ -24,6 +24,7 @@ import { chatCompletionRequest, completionRequest, countTokensRequest, describeI
 import { Lifecycle } from "./lifecycle.js";
 import { openScope, type RequestScope } from "./request-scope.js";
 import { givenKey, keyMatches } from "./auth.js";
+import { mountDashboard } from "../dashboard/routes.js";
 
 export interface AppOptions {
   /** The models served and what answers each. */
@@ -38,6 +39,10 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Allow cross-origin requests from this origin ("*" for any): CORS headers and preflights. */
   corsOrigin?: string;
+  /** Serve /dashboard (default true). */
+  dashboard?: boolean;
+  /** The key /dashboard asks for (default: the server key, `apiKey`); required with virtual keys. */
+  adminKey?: string;
   /** Shutdown as the handlers see it (the CLI drives it on SIGTERM); default: one that never drains. */
   lifecycle?: Lifecycle;
 }
@@ -78,6 +83,9 @@ export function createApp(opts: AppOptions) {
   );
 
   app.get("/health", (c) => c.json({ status: "ok" }));
+  if (opts.dashboard !== false) {
+    mountDashboard(app, { gateway, ledger: opts.accounting?.ledger, keys: opts.keys, limits: opts.accounting?.limits, book: opts.accounting?.book, adminKey: opts.adminKey ?? opts.apiKey });
+  }
   app.get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
 
   const unauthorized = () => new InferdError("unauthorized", "invalid or missing API key");
