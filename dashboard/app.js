@@ -27,7 +27,8 @@ function draw(id, xs, named, units) {
     width,
     height: 220,
     series: [{}, ...names.map((n, i) => ({ label: n, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: true }))],
-    axes: [{}, { label: units, size: 70 }],
+    // small dollar amounts would all read "0" in uPlot's default ticks
+    axes: [{}, { label: units, size: 70, values: (u, vals) => vals.map((v) => (v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toPrecision(2) : String(+v.toFixed(2)))) }],
     scales: { x: { time: true } },
   };
   charts[id] = { key, plot: new uPlot(opts, data, el) };
