@@ -2,8 +2,9 @@
  * `npm run bench -- cascade`: what a cascade costs in latency. A streaming client of a cascade
  * gets its first byte only once the small model's whole answer is judged; an escalated request
  * then waits for the large model's first token too. This measures, one request at a time over
- * HTTP, TTFT and end-to-end of: the small model alone, a cascade that accepts (threshold 0),
- * the large model alone, a cascade that escalates (threshold 1). The outcome is forced by the
+ * HTTP, TTFT and end-to-end of: the small model alone, a cascade that accepts on its checks
+ * alone (threshold 0: no logprobs asked), one that accepts on confidence (threshold 1e-9: the
+ * small call computes logprobs), the large model alone, a cascade that escalates (threshold 1). The outcome is forced by the
  * threshold, so random-weight models of realistic shape measure it honestly (speed does not
  * depend on weight values).
  */
@@ -59,7 +60,9 @@ export async function cascadeBench(o: CascadeBenchOptions): Promise<void> {
       `  - { name: small, provider: local, model: "${o.small}", threads: ${o.threads} }`,
       `  - { name: large, provider: local, model: "${o.large}", threads: ${o.threads} }`,
       "routes:",
-      "  - { name: accepts, policy: cascade, candidates: [small, large], cascade: { threshold: 0 } }",
+      "  - { name: accepts-checks-only, policy: cascade, candidates: [small, large], cascade: { threshold: 0 } }",
+      // any answer's 10th-percentile token probability is above 1e-9: accepted, but judged on logprobs
+      "  - { name: accepts, policy: cascade, candidates: [small, large], cascade: { threshold: 0.000000001 } }",
       "  - { name: escalates, policy: cascade, candidates: [small, large], cascade: { threshold: 1 } }",
       "",
     ].join("\n"),
@@ -71,7 +74,7 @@ export async function cascadeBench(o: CascadeBenchOptions): Promise<void> {
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const prompt = "The history of the city begins with a small settlement on the river, where traders met to exchange goods and news from distant lands.";
-  const systems = ["small", "accepts", "large", "escalates"] as const;
+  const systems = ["small", "accepts-checks-only", "accepts", "large", "escalates"] as const;
   const runs = new Map<string, { ttft: number[]; total: number[]; route: string }>(systems.map((s) => [s, { ttft: [], total: [], route: "-" }]));
   try {
     // both models loaded and warm before timing
@@ -98,7 +101,7 @@ export async function cascadeBench(o: CascadeBenchOptions): Promise<void> {
     ["system", "route", "TTFT p50 ms", "TTFT p90 ms", "end-to-end p50 ms", "TTFT vs model alone"],
     systems.map((s) => {
       const r = runs.get(s)!;
-      const alone = s === "accepts" ? smallTtft : s === "escalates" ? largeTtft : median(r.ttft);
+      const alone = s.startsWith("accepts") ? smallTtft : s === "escalates" ? largeTtft : median(r.ttft);
       return [s, r.route, fmt(median(r.ttft)), fmt(percentile(r.ttft, 90)), fmt(median(r.total)), `${fmt(median(r.ttft) / alone, 2)}x`];
     }),
   );

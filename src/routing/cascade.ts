@@ -125,8 +125,10 @@ export async function runCascade(spec: CascadeSpec, req: Omit<ProviderRequest, "
   let small: Collected;
   let smallRoute: Opened["route"];
   try {
-    // the small answer is judged whole, with a logprob per token
-    const opened = await open(spec.small, { ...req, logprobs: req.logprobs ?? 0, stream: false });
+    // the small answer is judged whole, with a logprob per token when its confidence counts
+    // (they cost: llama.cpp hands over the whole distribution per token)
+    const logprobs = spec.threshold > 0 ? (req.logprobs ?? 0) : req.logprobs;
+    const opened = await open(spec.small, { ...req, ...(logprobs !== undefined ? { logprobs } : {}), stream: false });
     smallRoute = opened.route;
     small = await collect(opened, req.n);
   } catch (e) {
