@@ -21,6 +21,7 @@ Commands:
   cost estimate    a month's bill per model for a load of requests
   usage            tokens and cost per key, model, provider, day or tag, from the ledger
   keys             virtual API keys with budgets and rate limits (create, list, revoke)
+  route            train a learned router; evaluate routing policies on labelled outcomes
 
 Models: a local .gguf path, hf:<owner>/<repo>/<file>.gguf, or synthetic:<shape>[-<quant>]
 (shapes smollm2-135m, qwen2.5-0.5b, llama3.2-1b; quants f16, q8_0, q4_0).
@@ -104,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
       case "usage":
         // the ledger's drivers load only for this command
         return await (await import("./usage.js")).usageCommand(rest);
+      case "route":
+        return await (await import("./route.js")).routeCommand(rest);
       case "keys":
         // loaded on use: the other commands need neither SQLite nor the Redis client
         return await (await import("./keys.js")).keysCommand(rest);

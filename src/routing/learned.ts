@@ -5,7 +5,8 @@
  * product: microseconds.
  *
  * File format (`format: "inferd-router/1"`): `features` ("prompt", or "math-answer" for a
- * cascade's validator), `target` (what the probability is of: "small-wrong"), `bias`, and
+ * cascade's validator), `target` (what the probability is of: "large-needed", the large model
+ * right where the small one is wrong, for a router; "small-wrong" for a validator), `bias`, and
  * `weights` as [index, weight] pairs of the non-zero weights; `trained` says on what.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -16,11 +17,13 @@ import type { PromptScorer } from "./learned-policy.js";
 export interface RouterModel {
   format: "inferd-router/1";
   features: FeatureKind;
-  target: "small-wrong";
+  target: Target;
   bias: number;
   weights: [number, number][];
   trained: { dataset: string; examples: number; l2: number; epochs: number };
 }
+
+export type Target = "large-needed" | "small-wrong";
 
 export interface TrainOptions {
   l2?: number;
@@ -32,7 +35,7 @@ const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /**
  * Trains by full-batch gradient descent with Adam (deterministic: no shuffling, zero start),
- * L2 on the weights (not the bias). Labels: 1 = the small model is wrong.
+ * L2 on the weights (not the bias). Labels: 1 = the target holds.
  */
 export function trainLogistic(examples: { x: Features; y: 0 | 1 }[], o: TrainOptions = {}): { bias: number; w: Map<number, number> } {
   const l2 = o.l2 ?? 1e-3;
@@ -77,12 +80,12 @@ export function trainLogistic(examples: { x: Features; y: 0 | 1 }[], o: TrainOpt
   return { bias, w: new Map(used.map((k, i) => [k, w[i]!])) };
 }
 
-export function routerModel(features: FeatureKind, trained: { bias: number; w: Map<number, number> }, about: RouterModel["trained"]): RouterModel {
+export function routerModel(features: FeatureKind, target: Target, trained: { bias: number; w: Map<number, number> }, about: RouterModel["trained"]): RouterModel {
   const weights = [...trained.w].filter(([, x]) => Math.abs(x) > 1e-6).sort((a, b) => a[0] - b[0]).map(([k, x]): [number, number] => [k, Number(x.toPrecision(6))]);
-  return { format: "inferd-router/1", features, target: "small-wrong", bias: Number(trained.bias.toPrecision(8)), weights, trained: about };
+  return { format: "inferd-router/1", features, target, bias: Number(trained.bias.toPrecision(8)), weights, trained: about };
 }
 
-/** Scores texts with a trained model: the probability that the small model gets it wrong. */
+/** Scores texts with a trained model: the probability of its target. */
 export class LearnedScorer implements PromptScorer {
   private readonly w: Map<number, number>;
 
@@ -90,7 +93,7 @@ export class LearnedScorer implements PromptScorer {
     this.w = new Map(model.weights);
   }
 
-  /** For a cascade's validator, `answer` is the small model's answer. */
+  /** The probability of the model's target; for a cascade's validator, `answer` is the small model's answer. */
   score(prompt: string, answer?: string): number {
     let z = this.model.bias;
     for (const [k, v] of featuresOf(this.model.features, prompt, answer)) z += (this.w.get(k) ?? 0) * v;
@@ -110,7 +113,7 @@ export function loadRouterModel(path: string): LearnedScorer {
     throw new InferdError("invalid_argument", `cannot read the router ${path}: ${e instanceof Error ? e.message : String(e)}`, { param: "learned.file" });
   }
   const m = raw as Partial<RouterModel>;
-  if (m.format !== "inferd-router/1" || !Array.isArray(m.weights) || typeof m.bias !== "number" || (m.features !== "prompt" && m.features !== "math-answer")) {
+  if (m.format !== "inferd-router/1" || !Array.isArray(m.weights) || typeof m.bias !== "number" || (m.features !== "prompt" && m.features !== "math-answer") || (m.target !== "large-needed" && m.target !== "small-wrong")) {
     throw new InferdError("invalid_argument", `${path} is not a router trained by inferd route train (format inferd-router/1)`, { param: "learned.file" });
   }
   return new LearnedScorer(m as RouterModel);

@@ -14,8 +14,17 @@ import { gpt4Counter, mixtralCounter } from "./tokens.js";
 export type EvalPolicy = "cascade" | "learned" | "rules" | "random" | "oracle";
 export const EVAL_POLICIES: readonly EvalPolicy[] = ["cascade", "learned", "rules", "random", "oracle"];
 
-/** Training settings chosen on a split of the dev data (BENCHMARKS.md, routing): see `route eval --train`. */
-export const TRAINING = { l2: 1e-3, epochs: 150, learningRate: 0.05 } as const;
+/**
+ * What each classifier learns and its settings, chosen on splits of the dev data (BENCHMARKS.md,
+ * routing): a router ranks prompts by the chance that only the large model gets them right (a
+ * question both get wrong gains nothing from escalating), with little regularization (thousands
+ * of prompts, sparse words); a cascade's validator, the chance that the small answer is wrong,
+ * regularized more (hundreds of answers).
+ */
+export const TRAINING = {
+  prompt: { target: "large-needed", l2: 1e-5, epochs: 100, learningRate: 0.05 },
+  "math-answer": { target: "small-wrong", l2: 1e-3, epochs: 150, learningRate: 0.05 },
+} as const;
 
 export interface EvalResult extends Metrics {
   policy: EvalPolicy;
@@ -66,8 +75,10 @@ function featureKind(policy: "learned" | "cascade", d: Dataset): FeatureKind {
 }
 
 export function train(d: Dataset, features: FeatureKind): RouterModel {
-  const examples = d.questions.map((q) => ({ x: featuresOf(features, q.prompt, q.smallAnswer), y: (q.smallRight ? 0 : 1) as 0 | 1 }));
-  return routerModel(features, trainLogistic(examples, TRAINING), { dataset: d.file, examples: examples.length, ...TRAINING });
+  const t = TRAINING[features];
+  const label = (q: Question): boolean => (t.target === "large-needed" ? q.largeRight && !q.smallRight : !q.smallRight);
+  const examples = d.questions.map((q) => ({ x: featuresOf(features, q.prompt, q.smallAnswer), y: (label(q) ? 1 : 0) as 0 | 1 }));
+  return routerModel(features, t.target, trainLogistic(examples, t), { dataset: d.file, examples: examples.length, l2: t.l2, epochs: t.epochs });
 }
 
 /** A cascade's score: the gsm8k check failed (always escalated first), then the validator's P(small wrong). */
