@@ -21,6 +21,10 @@ import { SqliteStore } from "../src/ledger/sqlite-store.js";
 import { priceBook } from "../src/pricing/price-book.js";
 import { priceTable } from "../src/pricing/table.js";
 import { createApp } from "../src/server/app.js";
+import { loadDataset } from "../src/routing/eval/dataset.js";
+import { train } from "../src/routing/eval/evaluate.js";
+import { saveRouterModel } from "../src/routing/learned.js";
+import { packageRoot } from "../src/util/paths.js";
 import { needsShared, sharedModel } from "./shared.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -39,6 +43,8 @@ describe("routes over two local models", needsShared, () => {
   before(async () => {
     const dir = await mkdtemp(join(tmpdir(), "inferd-routing-"));
     const path = join(dir, "inferd.yaml");
+    // a router trained on the fixture: chemistry needs the large model, geography does not
+    saveRouterModel(join(dir, "router.json"), train(loadDataset(join(packageRoot(), "test", "fixtures", "routellm-mmlu-mini.csv")), "prompt"));
     await writeFile(
       path,
       [
@@ -49,6 +55,8 @@ describe("routes over two local models", needsShared, () => {
         // stories260K's 10th-percentile token probability: ~0.59 on a story opening, ~0.09 on noise
         "  - { name: auto, policy: cascade, candidates: [small, big], cascade: { quantile: 0.1, threshold: 0.3 } }",
         '  - { name: formatted, policy: cascade, candidates: [small, big], cascade: { threshold: 0, regex: "^####" } }',
+        "  - { name: learned, policy: learned, candidates: [small, big], learned: { file: router.json, threshold: 0.5 } }",
+        "  - { name: gsm, policy: cascade, candidates: [small, big], cascade: { threshold: 0, check: gsm8k } }",
         "  - name: ruled",
         "    policy: rules",
         "    candidates: [small, big]",
@@ -157,7 +165,20 @@ describe("routes over two local models", needsShared, () => {
     const models = (await (await fetch(`${base}/v1/models`)).json()) as Json;
     assert.deepEqual(
       models.data.map((m: Json) => [m.id, m.owned_by]),
-      [["small", "local"], ["big", "local"], ["auto", "inferd"], ["formatted", "inferd"], ["ruled", "inferd"]],
+      [["small", "local"], ["big", "local"], ["auto", "inferd"], ["formatted", "inferd"], ["learned", "inferd"], ["gsm", "inferd"], ["ruled", "inferd"]],
     );
+  });
+
+  it("a learned route sends what its trained router scores high to the large model", async () => {
+    const chem = await complete("learned", "What is the molar mass of water?\nA. 18 g/mol\nB. 16 g/mol\nAnswer:");
+    assert.equal(chem.res.headers.get("x-inferd-model"), "big");
+    assert.match(chem.res.headers.get("x-inferd-route")!, /^policy=learned; model=big; confidence=0\.\d+; reason=score 0\.\d+ >= 0\.5$/);
+    const geo = await complete("learned", "What is the capital of France?\nA. Paris\nB. Rome\nAnswer:");
+    assert.equal(geo.res.headers.get("x-inferd-model"), "small");
+  });
+
+  it("a cascade with the gsm8k check escalates an answer with no final answer", async () => {
+    const routed = await complete("gsm", CONFIDENT);
+    assert.match(routed.res.headers.get("x-inferd-route")!, /outcome=escalated; reason=no final answer \(#### N\)$/);
   });
 });
