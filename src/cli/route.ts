@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { saveRouterModel, loadRouterModel } from "../routing/learned.js";
-import { loadDataset } from "../routing/eval/dataset.js";
+import { loadDataset, splitHalves } from "../routing/eval/dataset.js";
 import { EVAL_POLICIES, evaluatePolicy, train, type EvalPolicy, type EvalResult } from "../routing/eval/evaluate.js";
 import { InferdError } from "../util/errors.js";
 import { parseError } from "./args.js";
@@ -25,11 +25,22 @@ and the cost saved at 95% of the large model's accuracy, priced from the price t
 prompts' and answers' token counts (MMLU: a one-token answer). A cascade pays the small model on
 every question and the large one on each escalation.
 
+A dataset may be given as PATH#even or PATH#odd: one fixed half of it (by a hash of each
+prompt), to tune on one half and check on the other.
+
 Policies: cascade (the gsm8k answer check, then a validator trained on --train), learned (a
 router trained on --train, or --model FILE), rules (longer prompts first), random (expected
 values), oracle (the large model exactly where only it is right).
   -h, --help   show this help
 `;
+
+/** A dataset path, or `PATH#even` / `PATH#odd` for one fixed half of it (to tune on one half and check on the other). */
+function dataset(spec: string) {
+  const m = /^(.*)#(even|odd)$/.exec(spec);
+  if (m === null) return loadDataset(spec);
+  const [even, odd] = splitHalves(loadDataset(m[1]!));
+  return m[2] === "even" ? even : odd;
+}
 
 const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);
 
@@ -94,7 +105,7 @@ export async function routeCommand(argv: string[]): Promise<number> {
     case "train": {
       const kind = v.kind ?? "router";
       if (kind !== "router" && kind !== "cascade") throw new InferdError("invalid_argument", `invalid --kind: ${JSON.stringify(kind)} (router or cascade)`, { param: "kind" });
-      const d = loadDataset(need("dataset", v.dataset));
+      const d = dataset(need("dataset", v.dataset));
       if (kind === "cascade" && d.kind !== "gsm8k") throw new InferdError("invalid_argument", `--kind cascade needs the small model's answers: ${d.file} has none`, { param: "kind" });
       const model = train(d, kind === "router" ? "prompt" : "math-answer");
       const out = need("out", v.out);
@@ -107,11 +118,11 @@ export async function routeCommand(argv: string[]): Promise<number> {
       if (!(EVAL_POLICIES as readonly string[]).includes(policy)) throw new InferdError("invalid_argument", `invalid --policy: ${JSON.stringify(policy)} (${EVAL_POLICIES.join(", ")})`, { param: "policy" });
       const format = v.format ?? "table";
       if (format !== "table" && format !== "json") throw new InferdError("invalid_argument", `invalid --format: ${JSON.stringify(format)} (table or json)`, { param: "format" });
-      const dataset = loadDataset(need("dataset", v.dataset));
+      const data = dataset(need("dataset", v.dataset));
       const r = await evaluatePolicy({
         policy: policy as EvalPolicy,
-        dataset,
-        ...(v.train !== undefined ? { train: loadDataset(v.train) } : {}),
+        dataset: data,
+        ...(v.train !== undefined ? { train: dataset(v.train) } : {}),
         ...(v.model !== undefined ? { model: loadRouterModel(v.model).model } : {}),
       });
       process.stdout.write(format === "json" ? json(r) : table(r));
